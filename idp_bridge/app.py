@@ -1,0 +1,69 @@
+"""The application factory (DESIGN example 1): config → extensions → features → error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from idp_bridge import health
+from idp_bridge.config import Settings, load_settings
+from idp_bridge.errors import register_error_handlers
+from idp_bridge.extensions import db, migrate
+from idp_bridge.logging_setup import configure_logging
+from idp_bridge.resources import migrations_dir, templates_dir
+
+
+def _load_models() -> None:
+    """Import every model module so that metadata (and Alembic) sees all tables."""
+    from idp_bridge.accounts import models as _accounts  # noqa: F401
+    from idp_bridge.login import models as _login  # noqa: F401
+    from idp_bridge.oidc import models as _oidc  # noqa: F401
+    from idp_bridge.wechat import models as _wechat  # noqa: F401
+
+
+def init_extensions(app: Flask) -> None:
+    _load_models()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
+
+
+def register_features(app: Flask, settings: Settings) -> None:
+    """Each feature package wires its own blueprints and hooks through ``init_app``."""
+    from idp_bridge import login, oidc
+    from idp_bridge.wechat import callback
+
+    health.init_app(app)
+    oidc.init_app(app)
+    callback.init_app(app)
+    login.init_app(app)
+    if settings.simulator:
+        from idp_bridge import simulator
+
+        simulator.init_app(app)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with ``config`` (lower-case setting names) on top."""
+    settings = load_settings(overrides=config)
+    app = Flask(
+        "idp_bridge",
+        template_folder=str(templates_dir()),
+        instance_path=str(settings.instance_dir),
+        static_folder="static",
+        static_url_path="/static",
+    )
+    app.config.update(settings.as_flask_config())
+    configure_logging(app, settings)
+    init_extensions(app)
+    register_features(app, settings)
+    register_error_handlers(app)
+    return app
+
+
+def settings_of(app: Flask) -> Settings:
+    """The typed settings an app was built with."""
+    settings = app.config["IDP_BRIDGE"]
+    assert isinstance(settings, Settings)
+    return settings

@@ -1,0 +1,85 @@
+"""Domain errors and the one place where any error becomes a response (DESIGN example 6).
+
+Nothing here ever renders a stack trace: unexpected exceptions are logged with the request id and the
+user sees a generic page or JSON body, as SPEC §11 promises.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """An expected failure with a machine-readable ``code`` and an HTTP status."""
+
+    code = "server_error"
+    status = 400
+    description = "The request could not be completed."
+
+    def __init__(self, description: str | None = None, **details: Any) -> None:
+        super().__init__(description or self.description)
+        self.description = description or self.description
+        self.details = details
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    description = "Not found."
+
+
+class InvalidInput(DomainError):
+    code = "invalid_request"
+    status = 400
+    description = "The request is malformed."
+
+
+def wants_json() -> bool:
+    """API-ish paths and clients that prefer JSON get JSON; browsers get a page."""
+    if request.path.startswith(("/oauth/", "/.well-known/", "/api/", "/connections/")):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(status: int, code: str, description: str) -> Response:
+    if wants_json():
+        response = jsonify({"error": code, "error_description": description})
+    else:
+        response = Response(
+            render_template("errors/error.html", status=status, code=code, description=description),
+            mimetype="text/html",
+        )
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _handle_domain(error: DomainError) -> Response:
+    return error_response(error.status, error.code, error.description)
+
+
+def _handle_http(error: HTTPException) -> Response | HTTPException:
+    if error.code is None or error.code < 400:
+        return error  # redirects raised as exceptions pass through untouched
+    code = (error.name or "error").lower().replace(" ", "_")
+    return error_response(error.code, code, error.description or error.name)
+
+
+def _handle_unexpected(error: Exception) -> Response:
+    if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
+        return _handle_http(error)  # type: ignore[return-value]
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "server_error", "An unexpected error occurred. It has been logged.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, _handle_domain)
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(Exception, _handle_unexpected)

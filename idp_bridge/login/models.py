@@ -1,0 +1,1 @@
+"""Login sessions: one QR code shown to one browser."""

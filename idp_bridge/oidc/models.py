@@ -1,0 +1,1 @@
+"""OIDC persistence: applications, codes, tokens, signing keys, SSO sessions."""

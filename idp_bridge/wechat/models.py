@@ -1,0 +1,34 @@
+"""Connections: one WeChat service account wired to the bridge (SPEC §1 "connection")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp_bridge.dbtypes import UTCDateTime
+from idp_bridge.extensions import db
+from idp_bridge.timeutil import utcnow
+
+
+class Connection(db.Model):  # type: ignore[name-defined,misc]
+    """A WeChat service account. Secrets are stored sealed (``secretbox``), never in clear."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(31), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    app_id: Mapped[str] = mapped_column(String(32))
+    app_secret_sealed: Mapped[str] = mapped_column(Text)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    encoding_aes_key_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_aes_key_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    encryption: Mapped[str] = mapped_column(String(16))  # plaintext | compatible | safe
+    login_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    association: Mapped[str] = mapped_column(String(16), default="none")  # none | unionid | binding
+    reply_text: Mapped[str] = mapped_column(Text, default="")
+    scene_prefix: Mapped[str] = mapped_column(String(16), default="login_")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,126 @@
+"""Layered fixtures through the real factory (DESIGN example 10): database → app → live server → CLI.
+
+Every test that takes ``app`` (or anything built on it) runs twice: on SQLite and on PostgreSQL. Each
+test session creates its own throw-away PostgreSQL database and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.cli import ScriptInfo
+from sqlalchemy import create_engine, text
+
+from idp_bridge import create_app
+from idp_bridge.extensions import db
+from tests.support.live import LiveServer
+
+PG_ADMIN_URL = os.environ.get("IDP_BRIDGE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEST_SECRET_KEY = "test-secret-key-" + "k" * 32
+BACKENDS = [b for b in os.environ.get("IDP_BRIDGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+def _clean_env() -> None:
+    """Tests configure the app explicitly; a developer's IDP_BRIDGE_* must not leak in."""
+    for key in list(os.environ):
+        if key.startswith("IDP_BRIDGE_") and not key.startswith("IDP_BRIDGE_TEST"):
+            del os.environ[key]
+
+
+_clean_env()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database for this test session: a SQLite file or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
+        return
+    name = f"idp_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Create the tables once per backend; tests then only empty them."""
+    app = create_app(
+        {"database_url": database_url, "instance_dir": tmp_path_factory.mktemp("schema"),
+         "secret_key": TEST_SECRET_KEY}
+    )
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    return database_url
+
+
+def _empty_all_tables() -> None:
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def server() -> Iterator[LiveServer]:
+    """A loopback HTTP server; the ``app`` fixture attaches itself so its issuer has the real port."""
+    live = LiveServer()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def app_config(_schema: str, tmp_path: Path, server: LiveServer) -> dict[str, Any]:
+    """Settings for the app under test; override this fixture (or extend the dict) to change them."""
+    return {
+        "database_url": _schema,
+        "instance_dir": tmp_path / "instance",
+        "issuer": server.url,
+        "secret_key": TEST_SECRET_KEY,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], server: LiveServer) -> Iterator[Flask]:
+    """The real app, built by the factory, on a clean database, reachable at ``server.url``."""
+    application = create_app(app_config)
+    application.config["TESTING"] = True
+    server.attach(application)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        _empty_all_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def live_url(app: Flask, server: LiveServer) -> str:
+    """Start serving ``app`` over real HTTP and return its base URL (= the issuer)."""
+    server.start()
+    return server.url
+
+
+@pytest.fixture
+def cli_run(app: Flask) -> Any:
+    """Run ``idp-bridge ARGS…`` against the test app; returns click's Result."""
+    from idp_bridge.cli import cli
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app), input=input)
+
+    return run
