@@ -17,10 +17,13 @@ from idp_bridge.resources import migrations_dir, templates_dir
 
 def _load_models() -> None:
     """Import every model module so that metadata (and Alembic) sees all tables."""
+    from idp_bridge import audit as _audit  # noqa: F401
     from idp_bridge.accounts import models as _accounts  # noqa: F401
     from idp_bridge.login import models as _login  # noqa: F401
+    from idp_bridge.oidc import keystore as _keystore  # noqa: F401
     from idp_bridge.oidc import models as _oidc  # noqa: F401
     from idp_bridge.wechat import models as _wechat  # noqa: F401
+    from idp_bridge.wechat import token_cache as _token_cache  # noqa: F401
 
 
 def init_extensions(app: Flask) -> None:
@@ -31,13 +34,16 @@ def init_extensions(app: Flask) -> None:
 
 def register_features(app: Flask, settings: Settings) -> None:
     """Each feature package wires its own blueprints and hooks through ``init_app``."""
-    from idp_bridge import login, oidc
+    from idp_bridge import apps, login, metrics, oidc, security
     from idp_bridge.wechat import callback
 
+    security.init_app(app)
+    metrics.init_app(app)
     health.init_app(app)
     oidc.init_app(app)
     callback.init_app(app)
     login.init_app(app)
+    apps.init_app(app)
     if settings.simulator:
         from idp_bridge import simulator
 

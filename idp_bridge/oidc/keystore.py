@@ -1,0 +1,1 @@
+"""Signing keys: generation, rotation, JWKS (SPEC §4 keys)."""

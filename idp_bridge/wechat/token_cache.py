@@ -1,0 +1,1 @@
+"""The WeChat access-token cache shared by all workers (SPEC §7.4)."""
