@@ -148,7 +148,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
             raise ConfigError(f"{PREFIX}INSTANCE_DIR: must not be empty")
         values["instance_dir"] = Path(v).resolve()
     if (v := raw("database_url")) is not None:
-        values["database_url"] = normalise_database_url(_check_url("DATABASE_URL", v, {"sqlite", "postgresql", "postgres"}))
+        checked = _check_url("DATABASE_URL", v, {"sqlite", "postgresql", "postgres"})
+        values["database_url"] = normalise_database_url(checked)
     if (v := raw("redis_url")):
         values["redis_url"] = _check_url("REDIS_URL", v, {"redis", "rediss", "unix"})
     if (v := raw("secret_key")) is not None:

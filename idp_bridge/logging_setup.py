@@ -37,14 +37,14 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(app: Flask, settings: Settings) -> None:
     root = logging.getLogger("idp_bridge")
     if not any(getattr(h, "_idp_bridge", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler._idp_bridge = True  # type: ignore[attr-defined]
-        handler.addFilter(_RequestIdFilter())
-        root.addHandler(handler)
+        stream = logging.StreamHandler(sys.stderr)
+        stream._idp_bridge = True  # type: ignore[attr-defined]
+        stream.addFilter(_RequestIdFilter())
+        root.addHandler(stream)
         root.setLevel(logging.INFO)
-    for handler in root.handlers:
-        if getattr(handler, "_idp_bridge", False):
-            handler.setFormatter(
+    for existing in root.handlers:
+        if getattr(existing, "_idp_bridge", False):
+            existing.setFormatter(
                 JsonFormatter()
                 if settings.log_format == "json"
                 else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")

@@ -22,15 +22,15 @@ from idp_bridge import create_app
 from idp_bridge.extensions import db
 from tests.support.live import LiveServer
 
-PG_ADMIN_URL = os.environ.get("IDP_BRIDGE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("IDPB_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEST_SECRET_KEY = "test-secret-key-" + "k" * 32
-BACKENDS = [b for b in os.environ.get("IDP_BRIDGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+BACKENDS = [b for b in os.environ.get("IDPB_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
 def _clean_env() -> None:
     """Tests configure the app explicitly; a developer's IDP_BRIDGE_* must not leak in."""
     for key in list(os.environ):
-        if key.startswith("IDP_BRIDGE_") and not key.startswith("IDP_BRIDGE_TEST"):
+        if key.startswith("IDP_BRIDGE_"):
             del os.environ[key]
 
 

@@ -18,7 +18,7 @@ def new_sub() -> str:
     return secrets.token_urlsafe(16)
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(db.Model):  # type: ignore[name-defined]
     """A person known to the bridge; ``sub`` is stable and is never the openid (SPEC §6)."""
 
     __tablename__ = "users"
@@ -36,7 +36,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class Identity(db.Model):  # type: ignore[name-defined,misc]
+class Identity(db.Model):  # type: ignore[name-defined]
     """One WeChat account (openid, maybe unionid) on one connection, belonging to one user."""
 
     __tablename__ = "identities"
@@ -53,7 +53,7 @@ class Identity(db.Model):  # type: ignore[name-defined,misc]
     user: Mapped[User] = relationship(back_populates="identities")
 
 
-class BindingCode(db.Model):  # type: ignore[name-defined,misc]
+class BindingCode(db.Model):  # type: ignore[name-defined]
     """A one-time code (stored hashed) that links a first WeChat login to a pre-existing user."""
 
     __tablename__ = "binding_codes"

@@ -7,13 +7,14 @@ works without code here.
 from __future__ import annotations
 
 import click
+from flask import Flask
 from flask.cli import FlaskGroup
 
 from idp_bridge.app import create_app
 from idp_bridge.config import ConfigError
 
 
-def _factory():  # type: ignore[no-untyped-def]
+def _factory() -> Flask:
     try:
         return create_app()
     except ConfigError as exc:

@@ -21,7 +21,7 @@ client_connections = Table(
 )
 
 
-class Client(db.Model):  # type: ignore[name-defined,misc]
+class Client(db.Model):  # type: ignore[name-defined]
     """An application (OIDC client). The secret is stored as a SHA-256 digest, shown once at creation."""
 
     __tablename__ = "clients"

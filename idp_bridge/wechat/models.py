@@ -12,7 +12,7 @@ from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
 
 
-class Connection(db.Model):  # type: ignore[name-defined,misc]
+class Connection(db.Model):  # type: ignore[name-defined]
     """A WeChat service account. Secrets are stored sealed (``secretbox``), never in clear."""
 
     __tablename__ = "connections"
