@@ -31,9 +31,9 @@ cli = FlaskGroup(
 
 
 def _register() -> None:
-    from idp_bridge.cli import client, connection, demo, keys, serve, user
+    from idp_bridge.cli import audit, client, connection, demo, keys, serve, user
 
-    for module in (connection, client, user, keys, demo, serve):
+    for module in (connection, client, user, keys, audit, demo, serve):
         module.register(cli)
 
 
