@@ -1,9 +1,134 @@
-"""`idp-bridge connection` commands (SPEC §4)."""
+"""`idp-bridge connection …`: wire WeChat service accounts to the bridge (SPEC §4)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from flask import current_app
+
+from idp_bridge.cli.output import CliFailure, CliInvalid, emit, json_errors, json_option
+from idp_bridge.validation import ValidationError
+from idp_bridge.wechat import connections
+from idp_bridge.wechat.models import Connection
+
+
+def _issuer() -> str:
+    return str(current_app.config["IDP_BRIDGE"].issuer)
+
+
+def _secret_key() -> str:
+    return str(current_app.config["SECRET_KEY"])
+
+
+def _load(identifier: str) -> Connection:
+    connection = connections.get_connection(identifier)
+    if connection is None:
+        raise CliFailure(f"no connection '{identifier}'")
+    return connection
+
+
+def _common_options(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--display-name", help="Name shown on the login page."),
+            click.option("--app-id", help="AppID (wx + 16 hex characters)."),
+            click.option("--app-secret", help="AppSecret from the WeChat console."),
+            click.option("--token", help="Server configuration Token (3-32 letters or digits)."),
+            click.option("--encoding-aes-key", help="EncodingAESKey (43 characters)."),
+            click.option("--encryption", type=click.Choice(connections.ENCRYPTION_MODES)),
+            click.option("--association", type=click.Choice(connections.ASSOCIATIONS)),
+            click.option("--reply-text", help="Passive reply sent to the user in WeChat after login."),
+            click.option("--scene-prefix", help="Prefix of this connection's QR scenes (mode 2 routing)."),
+        ]
+    ):
+        func = option(func)
+    return func
 
 
 def register(cli: click.Group) -> None:
-    """Attach this module's commands to the console script."""
+    """Attach ``connection`` to the console script."""
+
+    @cli.group("connection")
+    def connection_group() -> None:
+        """Manage connections (WeChat service accounts)."""
+
+    @connection_group.command("create")
+    @click.option("--identifier", required=True, help="Lowercase letters, digits and '-', 1-31 characters.")
+    @_common_options
+    @click.option("--login-only", is_flag=True, help="Refuse WeChat users who are not pre-provisioned.")
+    @json_option
+    @json_errors
+    def create(identifier: str, login_only: bool, as_json: bool, **options: Any) -> None:
+        """Create a connection and print the callback URL for the WeChat console."""
+        for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
+            if options.get(required) is None:
+                raise CliInvalid(required, "is required")
+        try:
+            connection = connections.create_connection(
+                _secret_key(),
+                identifier=identifier,
+                display_name=options["display_name"],
+                app_id=options["app_id"],
+                app_secret=options["app_secret"],
+                token=options["token"],
+                encryption=options["encryption"],
+                encoding_aes_key=options["encoding_aes_key"],
+                login_only=login_only,
+                association=options["association"] or "none",
+                reply_text=options["reply_text"] or "",
+                scene_prefix=options["scene_prefix"],
+            )
+        except ValidationError as exc:
+            raise CliInvalid(exc.field, exc.rule) from None
+        described = connections.describe(_issuer(), connection)
+        emit(described, as_json, None if as_json else
+             f"Created connection '{identifier}'.\nPaste this server URL into the WeChat console "
+             f"(Settings → Basic configuration):\n  {described['callback_url']}")
+
+    @connection_group.command("list")
+    @json_option
+    @json_errors
+    def list_(as_json: bool) -> None:
+        """List connections (secrets are never shown)."""
+        items = [connections.describe(_issuer(), c) for c in connections.list_connections()]
+        if as_json:
+            emit({"connections": items}, True)
+            return
+        if not items:
+            click.echo("No connections yet: create one with `idp-bridge connection create`.")
+        for item in items:
+            click.echo(f"{item['identifier']:<32} {item['app_id']}  {item['encryption']:<10} {item['display_name']}")
+
+    @connection_group.command("show")
+    @click.argument("identifier")
+    @json_option
+    @json_errors
+    def show(identifier: str, as_json: bool) -> None:
+        """Show one connection (secrets are never shown)."""
+        emit(connections.describe(_issuer(), _load(identifier)), as_json)
+
+    @connection_group.command("update")
+    @click.argument("identifier")
+    @_common_options
+    @click.option("--login-only/--no-login-only", default=None)
+    @click.option("--drop-previous-aes-key", is_flag=True, help="Finish a key change: forget the previous key.")
+    @json_option
+    @json_errors
+    def update(identifier: str, as_json: bool, **options: Any) -> None:
+        """Change a connection; a new --encoding-aes-key keeps the old one as previous until dropped."""
+        connection = _load(identifier)
+        try:
+            connections.update_connection(_secret_key(), connection, **options)
+        except ValidationError as exc:
+            raise CliInvalid(exc.field, exc.rule) from None
+        emit(connections.describe(_issuer(), connection), as_json)
+
+    @connection_group.command("delete")
+    @click.argument("identifier")
+    @json_option
+    @json_errors
+    def delete(identifier: str, as_json: bool) -> None:
+        """Delete a connection and the identities made through it."""
+        connections.delete_connection(_load(identifier))
+        emit({"deleted": identifier}, as_json, f"Deleted connection '{identifier}'.")
