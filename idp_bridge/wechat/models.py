@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp_bridge.dbtypes import UTCDateTime
@@ -32,3 +32,15 @@ class Connection(db.Model):  # type: ignore[name-defined]
     scene_prefix: Mapped[str] = mapped_column(String(16), default="login_")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProcessedEvent(db.Model):  # type: ignore[name-defined]
+    """A login push already handled; the unique key makes WeChat's re-deliveries count once across workers."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("connection_id", "dedupe_key", name="uq_processed_events_connection_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    dedupe_key: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,43 @@
+"""The seam between the WeChat callback and the login flow: a verified login event, and who handles it.
+
+The callback knows nothing of login sessions; the login package registers one handler per app. Keeping the
+handler on the app (not a module global) keeps tests and several apps in one process independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # the callback and login packages pass the Flask app; this module stays framework-free
+    from flask import Flask
+
+_KEY = "idp_bridge.login_event_handler"
+
+
+@dataclass(frozen=True)
+class LoginEvent:
+    """A verified, de-duplicated subscribe/SCAN push for one of our login scenes."""
+
+    connection_id: int
+    connection_identifier: str
+    app_id: str
+    openid: str
+    scene: str
+    kind: Literal["subscribe", "scan"]
+    create_time: int
+    ticket: str | None
+
+
+LoginEventHandler = Callable[[LoginEvent], "str | None"]
+
+
+def set_login_event_handler(app: Flask, handler: LoginEventHandler) -> None:
+    """Register the function that turns a login event into a login (returns the passive reply text)."""
+    app.extensions[_KEY] = handler
+
+
+def login_event_handler(app: Flask) -> LoginEventHandler | None:
+    handler = app.extensions.get(_KEY)
+    return handler if callable(handler) else None
