@@ -1,4 +1,4 @@
-"""Feature package `oidc` (see DESIGN.md)."""
+"""The OpenID Connect provider: Authlib server, keys, endpoints and the login seam."""
 
 from __future__ import annotations
 
@@ -6,4 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register this feature's blueprints and hooks on `app`."""
+    """Bind the authorization server and register the provider's endpoints on ``app``."""
+    from idp_bridge.oidc.server import init_server
+    from idp_bridge.oidc.views import bp
+    from idp_bridge.security import csrf
+
+    csrf.init_app(app)
+    init_server(app)
+    app.register_blueprint(bp)

@@ -1,1 +1,145 @@
-"""Signing keys: generation, rotation, JWKS (SPEC §4 keys)."""
+"""Signing keys: generated on first use into the database, sealed at rest, rotated on demand (SPEC §4).
+
+Rotation follows node-oidc-provider's advice: the new key signs from now on; the retired key stays in the
+JWKS until every token it signed has expired, then disappears. Private keys never leave this module except
+as joserfc key objects used to sign in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp_bridge.dbtypes import UTCDateTime
+from idp_bridge.extensions import db
+from idp_bridge.secretbox import open_sealed, seal
+from idp_bridge.timeutil import utcnow
+
+ALGORITHMS = ("RS256", "ES256")
+_PURPOSE = "signing_key"
+
+
+class SigningKey(db.Model):  # type: ignore[name-defined]
+    """One signing key; ``active_alg`` is set on exactly one key per algorithm (unique), so two workers
+    generating the first key at once cannot both succeed."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    alg: Mapped[str] = mapped_column(String(8))
+    active_alg: Mapped[str | None] = mapped_column(String(8), unique=True, nullable=True)
+    private_jwk_sealed: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    remove_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def describe(self) -> dict[str, Any]:
+        state = "active" if self.active_alg else ("published" if self._published() else "expired")
+        return {
+            "kid": self.kid,
+            "alg": self.alg,
+            "state": state,
+            "created_at": self.created_at.isoformat(),
+            "retired_at": self.retired_at.isoformat() if self.retired_at else None,
+            "remove_after": self.remove_after.isoformat() if self.remove_after else None,
+        }
+
+    def _published(self) -> bool:
+        return self.active_alg is not None or (self.remove_after is not None and self.remove_after > utcnow())
+
+
+def _generate(alg: str) -> RSAKey | ECKey:
+    params: Any = {"kid": secrets.token_urlsafe(12), "use": "sig", "alg": alg}
+    if alg == "RS256":
+        return RSAKey.generate_key(2048, parameters=params, private=True)
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", parameters=params, private=True)
+    raise ValueError(f"unsupported algorithm {alg!r}")
+
+
+def _new_row(alg: str) -> SigningKey:
+    key = _generate(alg)
+    private = json.dumps(key.as_dict(private=True))
+    return SigningKey(
+        kid=key.kid,
+        alg=alg,
+        active_alg=alg,
+        private_jwk_sealed=seal(current_app.config["SECRET_KEY"], _PURPOSE, private),
+        public_jwk=key.as_dict(private=False),
+    )
+
+
+def _active_row(alg: str) -> SigningKey:
+    row = db.session.scalar(db.select(SigningKey).where(SigningKey.active_alg == alg))
+    if row is not None:
+        return row
+    db.session.add(_new_row(alg))
+    try:
+        db.session.commit()
+    except IntegrityError:  # another worker created it first: use theirs
+        db.session.rollback()
+    row = db.session.scalar(db.select(SigningKey).where(SigningKey.active_alg == alg))
+    if row is None:  # pragma: no cover - only if the database lost the row we just saw committed
+        raise RuntimeError(f"no active {alg} signing key")
+    return row
+
+
+_CACHE: dict[tuple[str, str], RSAKey | ECKey] = {}
+
+
+def signing_key(alg: str = "RS256") -> RSAKey | ECKey:
+    """The active private key for ``alg`` (created on first use), with its ``kid`` set."""
+    if alg not in ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {alg!r}")
+    row = _active_row(alg)
+    cache_key = (current_app.config["SECRET_KEY"], row.kid)
+    key = _CACHE.get(cache_key)
+    if key is None:
+        data = json.loads(open_sealed(current_app.config["SECRET_KEY"], _PURPOSE, row.private_jwk_sealed))
+        key = RSAKey.import_key(data) if row.alg == "RS256" else ECKey.import_key(data)
+        _CACHE[cache_key] = key
+    return key
+
+
+def public_jwks() -> dict[str, Any]:
+    """Every key that may still verify a live token: the active ones and retired ones not yet expired."""
+    signing_key("RS256")  # make sure there is always at least the default key to publish
+    rows = db.session.scalars(db.select(SigningKey).order_by(SigningKey.id.desc()))
+    return {"keys": [dict(row.public_jwk) for row in rows if row._published()]}
+
+
+def public_keyset() -> KeySet:
+    return KeySet.import_key_set(public_jwks())  # type: ignore[arg-type]
+
+
+def rotate(alg: str = "RS256") -> SigningKey:
+    """Start signing with a new key; keep the old one published for the longest token lifetime."""
+    if alg not in ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {alg!r}")
+    settings = current_app.config["IDP_BRIDGE"]
+    keep = max(settings.id_token_lifetime, settings.access_token_lifetime)
+    old = db.session.scalar(db.select(SigningKey).where(SigningKey.active_alg == alg))
+    now = utcnow()
+    if old is not None:
+        old.active_alg = None
+        old.retired_at = now
+        old.remove_after = now + timedelta(seconds=keep)
+        db.session.flush()
+    new = _new_row(alg)
+    db.session.add(new)
+    db.session.commit()
+    return new
+
+
+def list_keys() -> list[SigningKey]:
+    return list(db.session.scalars(db.select(SigningKey).order_by(SigningKey.id)))

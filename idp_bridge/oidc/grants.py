@@ -1,0 +1,199 @@
+"""Authlib grants and extensions, customised only through their hooks (DESIGN example 5).
+
+Every override below fixes one of the traps in ``shared/oidc/NOTES.md``; the trap number is in the docstring.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import grants as oidc_grants
+from flask import current_app
+
+from idp_bridge.extensions import db
+from idp_bridge.oidc import keystore, tokens
+from idp_bridge.oidc.models import AuthorizationCode, Client, Token
+from idp_bridge.oidc.principal import Principal, load_user, user_claims
+from idp_bridge.secretbox import digest
+from idp_bridge.timeutil import utcnow
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def _settings() -> Any:
+    return current_app.config["IDP_BRIDGE"]
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only; a public client without a challenge is refused at authorize (trap 6)."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "plain"  # what RFC 7636 says a missing method means: refused below
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        client: Client = grant.request.client
+        if client.public and not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send 'code_challenge' with method S256.")
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("Only 'code_challenge_method=S256' is supported.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    """Codes stored as digests with their own ≤ 60 s expiry (trap 2), consumed atomically (trap 4)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS  # trap 8
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        principal: Principal = request.user
+        data = request.payload.data
+        db.session.add(
+            AuthorizationCode(
+                code_digest=digest(code),
+                client_id=request.client.client_id,
+                user_id=principal.user.id,
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.scope or "",
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=principal.auth_time,
+                sid=principal.sid,
+                connection_id=principal.connection_id,
+                expires_at=utcnow() + timedelta(seconds=_settings().code_lifetime),
+            )
+        )
+        db.session.commit()
+
+    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        if not isinstance(code, str) or len(code) > 256:
+            return None
+        return tokens.consume_code(code, client)
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Already consumed; but if a replay raced us, the tokens just saved must not be handed out."""
+        if tokens.code_was_replayed(authorization_code.id):
+            tokens.revoke_from_code(authorization_code.id)
+            raise InvalidGrantError("The authorization code was used more than once.")
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
+        user = load_user(authorization_code.user_id)
+        if user is None:
+            return None
+        return Principal(user, authorization_code.auth_time, authorization_code.sid, authorization_code.connection_id)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotation on every use; reuse of a rotated token revokes its whole family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        if not isinstance(refresh_token, str) or len(refresh_token) > 256:
+            return None
+        found = tokens.find_token(refresh_token)
+        if found is None or found[1] != "refresh_token":
+            return None
+        row = found[0]
+        if row.revoked_at is not None:
+            return None
+        if row.rotated_at is not None:
+            tokens.revoke_family(row.family_id)
+            return None
+        if row.refresh_expires_at is None or row.refresh_expires_at <= utcnow():
+            return None
+        return row
+
+    def authenticate_user(self, refresh_token: Token) -> Principal | None:
+        user = load_user(refresh_token.user_id)
+        if user is None:
+            return None
+        return Principal(user, refresh_token.auth_time, refresh_token.sid, refresh_token.connection_id)
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        tokens.rotate_refresh(refresh_token)
+
+
+class IdTokenClaims:
+    """Shared ID-token rules for the code and refresh extensions (traps 1, 3, 10, 13)."""
+
+    def resolve_client_private_key(self, client: Client) -> Any:
+        return keystore.signing_key(self.get_client_algorithm(client))
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return client.id_token_signed_response_alg or "RS256"
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        key = keystore.signing_key(self.get_client_algorithm(client))
+        return {"alg": self.get_client_algorithm(client), "kid": key.kid or "", "typ": "JWT"}
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        now = int(time.time())
+        return {"iss": _settings().issuer, "aud": client.client_id, "iat": now,
+                "exp": now + _settings().id_token_lifetime}
+
+    def get_compatible_claims(self, request: OAuth2Request) -> dict[str, Any]:
+        claims = self.get_client_claims(request.client)
+        principal: Principal = request.user
+        claims["auth_time"] = principal.auth_time
+        if principal.sid:
+            claims["sid"] = principal.sid
+        return claims
+
+    def generate_user_info(self, user: Principal, scope: str) -> dict[str, str]:
+        return user_claims(user.user, user.connection_id, scope)
+
+
+class OpenIDCode(IdTokenClaims, oidc_grants.OpenIDCode):
+    """ID tokens for the code grant. Nonce uniqueness is not enforced (trap 5: OIDC does not ask it)."""
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False
+
+
+class OpenIDRefresh(IdTokenClaims, oidc_grants.OpenIDToken):
+    """ID tokens on refresh keep the original ``auth_time``, ``sid`` and ``sub`` (trap 3)."""
+
+
+class TokenGenerator(BearerTokenGenerator):
+    """Refresh tokens only for the ``offline_access`` scope."""
+
+    def generate(self, grant_type: str, client: Client, user: Any = None, scope: str | None = None,
+                 expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
+        wants_refresh = include_refresh_token and "offline_access" in (scope or "").split()
+        return super().generate(grant_type, client, user, scope, expires_in, wants_refresh)
+
+
+def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
+    """Store a token response as digests, in the family of the refresh token it replaces (if any)."""
+    principal: Principal = request.user
+    settings = _settings()
+    now = utcnow()
+    parent: Token | None = getattr(request, "refresh_token", None)
+    code: AuthorizationCode | None = request.authorization_code
+    refresh = token.get("refresh_token")
+    db.session.add(
+        Token(
+            client_id=request.client.client_id,
+            user_id=principal.user.id,
+            access_token_digest=digest(token["access_token"]),
+            refresh_token_digest=digest(refresh) if refresh else None,
+            scope=token.get("scope", ""),
+            family_id=parent.family_id if parent is not None else tokens.new_family_id(),
+            parent_id=parent.id if parent is not None else None,
+            code_id=code.id if code is not None else (parent.code_id if parent is not None else None),
+            auth_time=principal.auth_time,
+            sid=principal.sid,
+            connection_id=principal.connection_id,
+            access_expires_at=now + timedelta(seconds=int(token.get("expires_in", settings.access_token_lifetime))),
+            refresh_expires_at=now + timedelta(seconds=settings.refresh_token_lifetime) if refresh else None,
+        )
+    )
+    db.session.commit()

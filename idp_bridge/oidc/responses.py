@@ -1,0 +1,68 @@
+"""Authorization responses in every ``response_mode`` (query, fragment, form_post, web_message), with ``iss``.
+
+Authlib's code grant ignores ``response_mode`` (NOTES trap 9) and its error responses skip the RFC 9207
+hook, so both successes and errors pass through :func:`respond` here.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from flask import current_app, render_template, request
+from werkzeug.wrappers import Response
+
+from idp_bridge.oidc.models import Client
+
+RESPONSE_MODES = ("query", "fragment", "form_post", "web_message")
+
+
+def origin_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def web_message_origin(client: Client, redirect_uri: str) -> str | None:
+    """The registered web origin of ``redirect_uri``: the only target ``web_message`` may post to."""
+    origin = origin_of(redirect_uri)
+    return origin if origin in client.web_origins else None
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def respond(client: Client, redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
+    """Deliver ``params`` (code/state or error) to the client per ``response_mode``; adds ``iss``."""
+    delivered = {k: v for k, v in params.items() if v is not None}
+    delivered["iss"] = current_app.config["IDP_BRIDGE"].issuer
+    status = 303 if request.method == "POST" else 302
+    if response_mode == "form_post":
+        response = Response(render_template("oidc/form_post.html", action=redirect_uri, params=delivered))
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin_of(redirect_uri)}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        )
+        return _no_store(response)
+    if response_mode == "web_message":
+        target = web_message_origin(client, redirect_uri) or "null"
+        body = {"type": "authorization_response", "response": delivered}
+        response = Response(render_template("oidc/web_message.html", target_origin=target,
+                                            message=json.dumps(body)))
+        return _no_store(response)
+    parts = urlsplit(redirect_uri)
+    if response_mode == "fragment":
+        location = redirect_uri.split("#", 1)[0] + "#" + urlencode(delivered)
+    else:
+        query = parse_qsl(parts.query, keep_blank_values=True) + list(delivered.items())
+        location = parts._replace(query=urlencode(query)).geturl()
+    response = Response(status=status, headers={"Location": location})
+    return _no_store(response)
+
+
+def params_from_location(location: str) -> dict[str, str]:
+    """The parameters Authlib put on a redirect (its success path), to re-deliver in our response mode."""
+    return dict(parse_qsl(urlsplit(location).query, keep_blank_values=True))

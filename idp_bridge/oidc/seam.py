@@ -1,0 +1,145 @@
+"""The login seam (issue 2, item 6): how the authorization endpoint hands a browser to the login step and
+how the login step hands it back.
+
+authorize → :func:`begin_interactive_login` stores the validated request, binds it to this browser with a
+cookie and redirects to the hosted login page. The login step reads it with :func:`get_pending`, and when the
+user is known calls :func:`complete_login` *in that browser's request*: the SSO session starts and the
+browser returns to the authorization endpoint, which now answers with a code. :func:`deny_login` ends it with
+an error for the client instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from flask import redirect, render_template, url_for
+from werkzeug.routing import BuildError
+from werkzeug.wrappers import Response
+
+from idp_bridge.extensions import db
+from idp_bridge.oidc import sso
+from idp_bridge.oidc.cookies import read_cookie, set_cookie
+from idp_bridge.oidc.models import PendingAuthorization
+from idp_bridge.oidc.principal import load_user
+from idp_bridge.oidc.responses import respond
+from idp_bridge.secretbox import digest, matches
+from idp_bridge.timeutil import utcnow
+
+BROWSER_COOKIE = "idpb_browser"
+PENDING_LIFETIME = 15 * 60
+RESUME_PARAM = "_resume"
+
+
+def _browser_value() -> tuple[str, bool]:
+    """This browser's binding value (existing or new) and whether the cookie must be set."""
+    existing = read_cookie(BROWSER_COOKIE)
+    if existing:
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def login_url(pending_id: str) -> str:
+    try:
+        return url_for("login.page", pending_id=pending_id)
+    except BuildError:  # the login package is not mounted (OIDC-only tests)
+        return f"/login/{pending_id}"
+
+
+def create_pending(client_id: str, params: dict[str, str]) -> tuple[PendingAuthorization, str | None]:
+    """Store a validated request bound to this browser; returns it and a new cookie value to set (if any)."""
+    value, new = _browser_value()
+    pending = PendingAuthorization(
+        id=secrets.token_urlsafe(24),
+        browser_digest=digest(value),
+        client_id=client_id,
+        params={k: v for k, v in params.items() if k != RESUME_PARAM},
+        expires_at=utcnow() + timedelta(seconds=PENDING_LIFETIME),
+    )
+    db.session.add(pending)
+    db.session.commit()
+    return pending, value if new else None
+
+
+def bind_browser(response: Response, new_value: str | None) -> Response:
+    """Set the browser-binding cookie when :func:`create_pending` made a new one."""
+    if new_value:
+        set_cookie(response, BROWSER_COOKIE, new_value, None)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def begin_interactive_login(client_id: str, params: dict[str, str]) -> Response:
+    """Store the validated request and send the browser to the hosted login page."""
+    pending, new_value = create_pending(client_id, params)
+    return bind_browser(redirect(login_url(pending.id), code=303), new_value)
+
+
+def get_pending(pending_id: str) -> PendingAuthorization | None:
+    """The pending authorization, only for the browser that started it and only while it is live."""
+    if not isinstance(pending_id, str) or not 0 < len(pending_id) <= 64:
+        return None
+    value = read_cookie(BROWSER_COOKIE)
+    pending = db.session.get(PendingAuthorization, pending_id)
+    if pending is None or not value or not matches(value, pending.browser_digest):
+        return None
+    if pending.completed_at is not None or pending.expires_at <= utcnow():
+        return None
+    return pending
+
+
+def complete_login(pending_id: str, user_id: int, *, connection_id: int | None = None) -> Response:
+    """Sign this browser in as ``user_id`` and resume the authorization (a redirect to authorize)."""
+    pending = get_pending(pending_id)
+    if pending is None:
+        return _expired()
+    if load_user(user_id) is None:
+        return deny_login(pending_id, "access_denied", "This account is blocked.")
+    session, cookie = sso.start_session(user_id, connection_id)
+    pending.user_id = user_id
+    pending.connection_id = connection_id
+    pending.auth_time = session.auth_time
+    pending.sid = session.sid
+    db.session.commit()
+    query = urlencode({**pending.params, RESUME_PARAM: pending.id})
+    response = redirect(url_for("oidc.authorize") + "?" + query, code=303)
+    sso.attach_cookie(response, cookie)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def take_resumed(pending_id: str, params: dict[str, str]) -> PendingAuthorization | None:
+    """At authorize: the pending this browser just logged in for, consumed once, with identical params."""
+    pending = get_pending(pending_id)
+    if pending is None or pending.user_id is None:
+        return None
+    if {k: v for k, v in params.items() if k != RESUME_PARAM} != pending.params:
+        return None
+    pending.completed_at = utcnow()
+    db.session.commit()
+    return pending
+
+
+def deny_login(pending_id: str, error: str = "access_denied", description: str = "The login was refused.") -> Response:
+    """End the authorization with an error for the client (its redirect URI was validated at authorize)."""
+    pending = get_pending(pending_id)
+    if pending is None:
+        return _expired()
+    client = pending.client
+    pending.completed_at = utcnow()
+    db.session.commit()
+    if client is None:
+        return _expired()
+    return respond(client, pending.redirect_uri,
+                   {"error": error, "error_description": description, "state": pending.state},
+                   pending.response_mode)
+
+
+def _expired() -> Response:
+    body = render_template("errors/error.html", status=400, code="login_expired",
+                           description="This sign-in has expired or belongs to another browser. "
+                                       "Go back to the application and start again.")
+    response = Response(body, status=400, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,150 @@
+"""The Authlib authorization server and resource protector, wired once per app (DESIGN example 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from authlib.oidc.rpinitiated import EndSessionEndpoint
+from authlib.oidc.rpinitiated.end_session import EndSessionRequest
+from flask import Flask, current_app
+
+from idp_bridge.extensions import db
+from idp_bridge.oidc import grants, keystore, sso, tokens
+from idp_bridge.oidc.models import Client, Token
+from idp_bridge.oidc.principal import load_user
+from idp_bridge.timeutil import epoch, utcnow
+
+
+def query_client(client_id: str) -> Client | None:
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+        return None
+    return db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+
+
+class Issuer(IssuerParameter):
+    """RFC 9207: ``iss`` in authorization responses (errors get it in ``responses.py``)."""
+
+    def get_issuer(self) -> str:
+        return str(current_app.config["IDP_BRIDGE"].issuer)
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009. Revoking a refresh token ends its family (and the access tokens issued in it)."""
+
+    CLIENT_AUTH_METHODS = grants.AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        found = tokens.find_token(token_string, token_type_hint) if len(token_string) <= 256 else None
+        if found is None:
+            return None
+        row, kind = found
+        row._matched_kind = kind
+        return row
+
+    def revoke_token(self, token: Token, request: OAuth2Request) -> None:
+        if getattr(token, "_matched_kind", "") == "refresh_token":
+            tokens.revoke_family(token.family_id)
+        else:
+            token.revoked_at = utcnow()
+            db.session.commit()
+
+
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662, for authenticated confidential clients (resource servers are registered as clients)."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        return Revocation.query_token(self, token_string, token_type_hint)
+
+    def check_permission(self, token: Token, client: Client, request: OAuth2Request) -> bool:
+        return not client.public
+
+    def create_introspection_payload(self, token: Token | None) -> dict[str, Any]:
+        if token is None or token.revoked_at is not None:
+            return {"active": False}
+        kind = getattr(token, "_matched_kind", "access_token")
+        now = utcnow()
+        if kind == "refresh_token":
+            live = token.rotated_at is None and token.refresh_expires_at is not None and token.refresh_expires_at > now
+            expires = token.refresh_expires_at
+        else:
+            live = token.access_expires_at > now
+            expires = token.access_expires_at
+        user = load_user(token.user_id)
+        if not live or user is None or expires is None:
+            return {"active": False}
+        return {
+            "active": True,
+            "scope": token.scope,
+            "client_id": token.client_id,
+            "sub": user.sub,
+            "aud": token.client_id,
+            "iss": current_app.config["IDP_BRIDGE"].issuer,
+            "exp": epoch(expires),
+            "iat": epoch(token.issued_at),
+            "token_type": "Bearer" if kind == "access_token" else "refresh_token",
+        }
+
+
+class EndSession(EndSessionEndpoint):
+    """RP-initiated logout: expired ``id_token_hint`` accepted, exact ``post_logout_redirect_uri``."""
+
+    def get_server_jwks(self) -> dict[str, Any]:
+        return keystore.public_jwks()
+
+    def end_session(self, end_session_request: EndSessionRequest) -> None:
+        claims = end_session_request.id_token_claims or {}
+        sso.end_current_session(sid_hint=claims.get("sid"))
+
+
+class AccessTokenValidator(BearerTokenValidator):
+    """Bearer access tokens for userinfo, looked up by digest."""
+
+    def authenticate_token(self, token_string: str) -> Token | None:
+        if not token_string or len(token_string) > 256:
+            return None
+        found = tokens.find_token(token_string)
+        if found is None or found[1] != "access_token":
+            return None
+        return found[0]
+
+
+require_oauth = ResourceProtector()
+require_oauth.register_token_validator(AccessTokenValidator())
+_KEY = "idp_bridge.authorization_server"
+
+
+def init_server(app: Flask) -> None:
+    """One authorization server per app, so apps with different lifetimes never share state."""
+    settings = app.config["IDP_BRIDGE"]
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "authorization_code": settings.access_token_lifetime,
+        "refresh_token": settings.access_token_lifetime,
+    }
+    server = AuthorizationServer()
+    server.init_app(app, query_client=query_client, save_token=grants.save_token)
+    default = server._token_generators["default"]
+    server.register_token_generator(
+        "default",
+        grants.TokenGenerator(default.access_token_generator, default.refresh_token_generator,
+                              default.expires_generator),
+    )
+    server.register_grant(grants.AuthorizationCodeGrant,
+                          [grants.S256CodeChallenge(required=True), grants.OpenIDCode(require_nonce=False)])
+    server.register_grant(grants.RefreshTokenGrant, [grants.OpenIDRefresh()])
+    server.register_endpoint(Revocation())
+    server.register_endpoint(Introspection())
+    server.register_endpoint(EndSession())
+    server.register_extension(Issuer())
+    app.extensions[_KEY] = server
+
+
+def authorization_server() -> AuthorizationServer:
+    return current_app.extensions[_KEY]

@@ -1,0 +1,70 @@
+"""The bridge's own sign-in session (SSO): one cookie per browser, a row per session, digest-only."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+
+from flask import current_app, g
+from werkzeug.wrappers import Response
+
+from idp_bridge.extensions import db
+from idp_bridge.oidc.cookies import clear_cookie, read_cookie, set_cookie
+from idp_bridge.oidc.models import SsoSession
+from idp_bridge.secretbox import digest
+from idp_bridge.timeutil import utcnow
+
+COOKIE = "idpb_sso"
+
+
+def current_session() -> SsoSession | None:
+    """The live SSO session of this browser, if any."""
+    value = read_cookie(COOKIE)
+    if not value:
+        return None
+    row = db.session.scalar(db.select(SsoSession).where(SsoSession.cookie_digest == digest(value)))
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def start_session(user_id: int, connection_id: int | None) -> tuple[SsoSession, str]:
+    """A new session for a fresh login; returns the row and the cookie value to set."""
+    value = secrets.token_urlsafe(32)
+    lifetime = current_app.config["IDP_BRIDGE"].sso_session_lifetime
+    row = SsoSession(
+        sid=secrets.token_urlsafe(16),
+        cookie_digest=digest(value),
+        user_id=user_id,
+        connection_id=connection_id,
+        auth_time=int(time.time()),
+        expires_at=utcnow() + timedelta(seconds=lifetime),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row, value
+
+
+def attach_cookie(response: Response, value: str) -> None:
+    set_cookie(response, COOKIE, value, current_app.config["IDP_BRIDGE"].sso_session_lifetime)
+
+
+def end_current_session(sid_hint: str | None = None) -> None:
+    """Log this browser out (and the session named by an ID token's ``sid``); the view clears the cookie."""
+    now = utcnow()
+    current = current_session()
+    if current is not None:
+        current.revoked_at = now
+    if sid_hint and isinstance(sid_hint, str):
+        other = db.session.scalar(db.select(SsoSession).where(SsoSession.sid == sid_hint))
+        if other is not None and other.revoked_at is None:
+            other.revoked_at = now
+    db.session.commit()
+    g.idpb_clear_sso = True
+
+
+def clear_if_ended(response: Response) -> Response:
+    if g.get("idpb_clear_sso"):
+        clear_cookie(response, COOKIE)
+    return response

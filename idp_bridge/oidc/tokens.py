@@ -1,0 +1,94 @@
+"""Persistence of codes and tokens with the rules Authlib leaves to us (NOTES traps 2, 4, 12).
+
+Codes are consumed by one atomic ``UPDATE … WHERE used_at IS NULL``; a second use marks the code replayed
+and revokes every token issued from it. Tokens are stored as digests; refresh tokens rotate inside a family,
+and a reused (already rotated) refresh token revokes the whole family.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from authlib.oauth2.rfc6749 import InvalidGrantError
+from sqlalchemy import or_, update
+
+from idp_bridge.extensions import db
+from idp_bridge.oidc.models import AuthorizationCode, Client, Token
+from idp_bridge.secretbox import digest
+from idp_bridge.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def consume_code(code: str, client: Client) -> AuthorizationCode | None:
+    """Mark the code used if it is live and this client's; on a replay, revoke what it produced."""
+    code_digest = digest(code)
+    now = utcnow()
+    result = db.session.execute(
+        update(AuthorizationCode)
+        .where(
+            AuthorizationCode.code_digest == code_digest,
+            AuthorizationCode.client_id == client.client_id,
+            AuthorizationCode.used_at.is_(None),
+            AuthorizationCode.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    db.session.commit()
+    row = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest))
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return row
+    if row is not None and row.used_at is not None and row.client_id == client.client_id:
+        log.warning("authorization code replayed by client %s: revoking tokens issued from it", client.client_id)
+        revoke_from_code(row.id)
+    return None
+
+
+def revoke_from_code(code_id: int) -> None:
+    """Revoke every token family that started from ``code_id`` (a replay, RFC 6749 §4.1.2)."""
+    families = [t.family_id for t in db.session.scalars(db.select(Token).where(Token.code_id == code_id))]
+    # Also mark the code itself, so a token saved concurrently by the first redemption is caught.
+    db.session.execute(update(AuthorizationCode).where(AuthorizationCode.id == code_id).values(replayed_at=utcnow()))
+    for family in set(families):
+        revoke_family(family, commit=False)
+    db.session.commit()
+
+
+def code_was_replayed(code_id: int) -> bool:
+    row = db.session.get(AuthorizationCode, code_id, populate_existing=True)
+    return row is None or row.replayed_at is not None
+
+
+def revoke_family(family_id: str, *, commit: bool = True) -> None:
+    db.session.execute(
+        update(Token).where(Token.family_id == family_id, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    if commit:
+        db.session.commit()
+
+
+def find_token(token_string: str, hint: str | None = None) -> tuple[Token, str] | None:
+    """Look a token up by digest; returns the row and which kind matched (access or refresh)."""
+    value = digest(token_string)
+    row = db.session.scalar(
+        db.select(Token).where(or_(Token.access_token_digest == value, Token.refresh_token_digest == value))
+    )
+    if row is None:
+        return None
+    return row, "refresh_token" if row.refresh_token_digest == value else "access_token"
+
+
+def rotate_refresh(row: Token) -> None:
+    """Retire a refresh token exactly once; a concurrent second use is a reuse and revokes the family."""
+    result = db.session.execute(
+        update(Token).where(Token.id == row.id, Token.rotated_at.is_(None)).values(rotated_at=utcnow())
+    )
+    db.session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        revoke_family(row.family_id)
+        raise InvalidGrantError("The refresh token was already used.")
+
+
+def new_family_id() -> str:
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,148 @@
+"""HTTP endpoints of the provider: thin adapters from Flask to Authlib and ``authorize.py``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from idp_bridge.extensions import db
+from idp_bridge.oidc import authorize as authorize_logic
+from idp_bridge.oidc import keystore, seam, sso
+from idp_bridge.oidc.cors import add_cors_headers
+from idp_bridge.oidc.discovery import metadata
+from idp_bridge.oidc.models import Consent
+from idp_bridge.oidc.principal import load_user, user_claims
+from idp_bridge.oidc.server import authorization_server, require_oauth
+from idp_bridge.security import csrf
+from idp_bridge.timeutil import utcnow
+
+bp = Blueprint("oidc", __name__)
+bp.after_request(add_cors_headers)
+
+
+def _issuer() -> str:
+    return str(current_app.config["IDP_BRIDGE"].issuer)
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    response = jsonify(metadata(_issuer()))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/oauth/jwks")
+@bp.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    response = jsonify(keystore.public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize() -> Response:
+    return authorize_logic.handle_authorize()
+
+
+@bp.post("/oauth/consent")
+def consent() -> Response:
+    """The answer of the consent page: remember it, then resume the authorization."""
+    csrf.verify(request.form.get(csrf.FIELD))
+    pending = seam.get_pending(request.form.get("pending_id", ""))
+    if pending is None or pending.user_id is None:
+        return authorize_logic.error_page("login_expired", "This consent request expired. Start again.")
+    if request.form.get("decision") != "allow":
+        return seam.deny_login(pending.id, "access_denied", "The user did not allow access.")
+    scope = " ".join(pending.params.get("scope", "").split())
+    row = db.session.scalar(db.select(Consent).where(Consent.user_id == pending.user_id,
+                                                     Consent.client_id == pending.client_id))
+    if row is None:
+        db.session.add(Consent(user_id=pending.user_id, client_id=pending.client_id, scope=scope))
+    else:
+        row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
+        row.granted_at = utcnow()
+    pending.consented_at = utcnow()
+    db.session.commit()
+    return redirect(url_for("oidc.authorize") + "?" + urlencode({**pending.params, seam.RESUME_PARAM: pending.id}),
+                    code=303)
+
+
+@bp.post("/oauth/token")
+def token() -> Response:
+    response = authorization_server().create_token_response()
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    try:
+        token_row = require_oauth.acquire_token(["openid"])
+    except OAuth2Error as error:
+        status, body, headers = error()
+        response = jsonify(dict(body))
+        response.status_code = status
+        for name, value in headers:
+            if name.lower() == "www-authenticate":
+                response.headers[name] = value
+        return response
+    user = load_user(token_row.user_id)
+    if user is None:
+        response = jsonify(error="invalid_token", error_description="The user no longer exists or is blocked.")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    response = jsonify(user_claims(user, token_row.connection_id, token_row.scope))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/oauth/revoke")
+def revoke() -> Response:
+    return authorization_server().create_endpoint_response("revocation")
+
+
+@bp.post("/oauth/introspect")
+def introspect() -> Response:
+    response = authorization_server().create_endpoint_response("introspection")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/oauth/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    """RP-initiated logout; without a valid ``id_token_hint`` the user confirms first (spec §6)."""
+    server = authorization_server()
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+    if confirmed:
+        csrf.verify(request.form.get(csrf.FIELD))
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return authorize_logic.error_page(error.error or "invalid_request", error.description or "Invalid logout.")
+    if validated.needs_confirmation and not confirmed:
+        params = {k: v for k, v in request.values.items() if k not in ("confirm", csrf.FIELD)}
+        return Response(render_template("oidc/logout_confirm.html", params=params,
+                                        client=validated.client), mimetype="text/html")
+    if confirmed and validated.redirect_uri is None and validated.client is not None:
+        validated.redirect_uri = _confirmed_redirect(validated)
+    result = server.create_endpoint_response("end_session", validated)
+    if result is None:
+        result = Response(render_template("oidc/logged_out.html"), mimetype="text/html")
+    result.headers["Cache-Control"] = "no-store"
+    return sso.clear_if_ended(result)
+
+
+def _confirmed_redirect(validated: object) -> str | None:
+    """After the user confirmed, an exactly registered ``post_logout_redirect_uri`` may be followed."""
+    uri = request.values.get("post_logout_redirect_uri")
+    client = getattr(validated, "client", None)
+    if not uri or client is None or uri not in client.post_logout_redirect_uris:
+        return None
+    state = request.values.get("state")
+    return add_params_to_uri(uri, {"state": state}) if state else uri
