@@ -124,6 +124,7 @@ _KEY = "idp_bridge.authorization_server"
 def init_server(app: Flask) -> None:
     """One authorization server per app, so apps with different lifetimes never share state."""
     settings = app.config["IDP_BRIDGE"]
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": settings.access_token_lifetime,
         "refresh_token": settings.access_token_lifetime,
