@@ -65,7 +65,8 @@ def test_redirectable_errors_carry_state_and_iss(live_url: str, rp: Rp, override
         {"client_id": "x" * 5000},
     ],
 )
-def test_unsafe_errors_render_a_page_and_never_redirect(live_url: str, rp: Rp, overrides: dict[str, str | None]) -> None:
+def test_unsafe_errors_render_a_page_and_never_redirect(live_url: str, rp: Rp,
+                                                        overrides: dict[str, str | None]) -> None:
     response = _authorize(live_url, rp, **overrides)
     assert response.status_code == 400
     assert "Location" not in response.headers
