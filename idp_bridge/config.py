@@ -171,6 +171,9 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     values.update(overrides or {})
     if "issuer" in values:
         values["issuer"] = _check_issuer(str(values["issuer"]))
+    if values.get("simulator") and "wechat_api_base" not in values:
+        # the mounted simulator answers the API calls; no real WeChat is ever contacted in that mode
+        values["wechat_api_base"] = str(values.get("issuer", Settings.issuer)) + "/_simulator"
     instance_dir = Path(values.get("instance_dir") or Path("instance").resolve())
     values["instance_dir"] = instance_dir
     if not values.get("database_url"):

@@ -1,0 +1,251 @@
+"""The simulated WeChat over HTTP: the API calls the bridge makes, a "phone" page per QR code, and a small
+control API for tests. Shapes and error codes follow WeChat's documentation (shared/wechat/PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
+
+from idp_bridge.simulator.state import Failure, SimAccount, SimState, Ticket, openid_for, unionid_for
+from idp_bridge.wechat import messages
+from idp_bridge.wechat.push import build_push, read_reply
+
+bp = Blueprint("simulator", __name__)
+_STATE = "idp_bridge.simulator_state"
+_SOURCE = "idp_bridge.simulator_accounts"
+
+
+def state() -> SimState:
+    return current_app.extensions[_STATE]
+
+
+def _accounts() -> dict[str, SimAccount]:
+    source: Callable[[], dict[str, SimAccount]] | None = current_app.extensions.get(_SOURCE)
+    sim = state()
+    if source is not None:
+        with sim.lock:
+            sim.accounts = source()
+    return sim.accounts
+
+
+def _wechat_error(errcode: int, errmsg: str) -> Response:
+    return jsonify(errcode=errcode, errmsg=errmsg)
+
+
+def _injected(endpoint: str) -> Response | None:
+    sim = state()
+    sim.calls[endpoint] += 1
+    delay = sim.delays.get(endpoint, 0.0)
+    failure = sim.take_failure(endpoint)
+    if delay:
+        time.sleep(delay)
+    if failure is not None:
+        if failure.delay:
+            time.sleep(failure.delay)
+        if failure.errcode:
+            message = {40164: f"invalid ip {request.remote_addr} ipv6 ::ffff:{request.remote_addr}, not in whitelist",
+                       -1: "system error", 45009: "reach max api daily quota limit",
+                       48001: "api unauthorized", 40001: "invalid credential, access_token is invalid"}
+            return _wechat_error(failure.errcode, message.get(failure.errcode, "simulated error"))
+    return None
+
+
+def _token_app() -> str | Response:
+    app_id = state().token_valid(request.args.get("access_token", ""))
+    if app_id is None:
+        return _wechat_error(40001, "invalid credential, access_token is invalid or not latest")
+    return app_id
+
+
+@bp.post("/cgi-bin/stable_token")
+def stable_token() -> Response:
+    if (failure := _injected("stable_token")) is not None:
+        return failure
+    body = request.get_json(silent=True) or {}
+    account = _accounts().get(str(body.get("appid", "")))
+    if body.get("grant_type") != "client_credential" or account is None:
+        return _wechat_error(40013, "invalid appid")
+    if body.get("secret") != account.app_secret:
+        return _wechat_error(40125, "invalid appsecret")
+    token, expires_in = state().issue_token(account.app_id, bool(body.get("force_refresh")), stable=True)
+    return jsonify(access_token=token, expires_in=expires_in)
+
+
+@bp.get("/cgi-bin/token")
+def legacy_token() -> Response:
+    if (failure := _injected("token")) is not None:
+        return failure
+    account = _accounts().get(request.args.get("appid", ""))
+    if account is None or request.args.get("secret") != account.app_secret:
+        return _wechat_error(40125, "invalid appsecret")
+    token, expires_in = state().issue_token(account.app_id, True, stable=False)
+    return jsonify(access_token=token, expires_in=expires_in)
+
+
+@bp.post("/cgi-bin/qrcode/create")
+def qrcode_create() -> Response:
+    if (failure := _injected("qrcode_create")) is not None:
+        return failure
+    app_id = _token_app()
+    if isinstance(app_id, Response):
+        return app_id
+    body = request.get_json(silent=True) or {}
+    scene = ((body.get("action_info") or {}).get("scene") or {}).get("scene_str")
+    if body.get("action_name") != "QR_STR_SCENE" or not isinstance(scene, str) or not 1 <= len(scene) <= 64:
+        return _wechat_error(40097, "invalid args")
+    expire = int(body.get("expire_seconds") or 60)
+    ticket = "gQ" + secrets.token_urlsafe(40)
+    with state().lock:
+        state().tickets[ticket] = Ticket(app_id, scene, time.time() + expire)
+    return jsonify(ticket=ticket, expire_seconds=expire,
+                   url=url_for("simulator.phone", ticket=ticket, _external=True))
+
+
+@bp.get("/cgi-bin/user/info")
+def user_info() -> Response:
+    if (failure := _injected("user_info")) is not None:
+        return failure
+    app_id = _token_app()
+    if isinstance(app_id, Response):
+        return app_id
+    openid = request.args.get("openid", "")
+    account = _accounts()[app_id]
+    with state().lock:
+        known = {o: u for (a, o), u in state().people.items() if a == app_id}
+        following = (app_id, openid) in state().follows
+    if openid not in known:
+        return _wechat_error(40003, "invalid openid")
+    body: dict[str, Any] = {"subscribe": 1 if following else 0, "openid": openid, "nickname": "", "headimgurl": "",
+                            "subscribe_time": int(time.time()), "remark": "", "tagid_list": []}
+    if account.open_platform:
+        body["unionid"] = unionid_for(known[openid])
+    return jsonify(body)
+
+
+def act(ticket_id: str, user: str, action: str) -> dict[str, Any]:
+    """What a person does on the phone: follow, scan (already following) or unfollow; pushes the event."""
+    sim = state()
+    with sim.lock:
+        ticket = sim.tickets.get(ticket_id)
+    if ticket is None:
+        return {"status": "unknown_ticket", "reply": None}
+    if ticket.expires_at < time.time() and action != "unfollow":
+        return {"status": "expired", "reply": None}
+    account = _accounts().get(ticket.app_id)
+    if account is None:
+        return {"status": "unknown_account", "reply": None}
+    openid = openid_for(account.app_id, user)
+    with sim.lock:
+        sim.people[(account.app_id, openid)] = user
+        following = (account.app_id, openid) in sim.follows
+        if action == "follow" and not following:
+            event, key = "subscribe", messages.SUBSCRIBE_SCENE_PREFIX + ticket.scene
+            sim.follows.add((account.app_id, openid))
+        elif action in ("follow", "scan") and following:
+            event, key = "SCAN", ticket.scene
+        elif action == "scan":
+            return {"status": "not_following", "reply": None}  # WeChat sends nothing in this case
+        elif action == "unfollow":
+            sim.follows.discard((account.app_id, openid))
+            event, key = "unsubscribe", ""
+        else:
+            return {"status": "bad_action", "reply": None}
+    xml = messages.render_event_xml(account.original_id, openid, int(time.time()), event, key or None,
+                                    ticket_id if event != "unsubscribe" else None)
+    push = build_push(xml, token=account.token, mode=account.encryption, app_id=account.app_id, openid=openid,
+                      to_user=account.original_id, encoding_aes_key=account.encoding_aes_key)
+    try:
+        answer = requests.post(account.callback_url, params=push.params, data=push.body, timeout=5,
+                               headers={"Content-Type": "text/xml"})
+    except requests.RequestException as exc:
+        return {"status": "callback_unreachable", "reply": None, "detail": type(exc).__name__}
+    reply = None
+    if answer.status_code == 200:
+        reply = read_reply(answer.content, token=account.token, app_id=account.app_id,
+                           encoding_aes_key=account.encoding_aes_key)
+    return {"status": "delivered" if answer.status_code == 200 else f"callback_{answer.status_code}",
+            "event": event, "reply": reply}
+
+
+@bp.get("/qr/<ticket>")
+def phone(ticket: str) -> str:
+    sim = state()
+    with sim.lock:
+        found = sim.tickets.get(ticket)
+    account = _accounts().get(found.app_id) if found else None
+    return render_template("simulator/phone.html", ticket=ticket, found=found, account=account,
+                           user=request.args.get("user", "Alice"), result=None, now=time.time())
+
+
+@bp.post("/qr/<ticket>")
+def phone_act(ticket: str) -> str:
+    user = (request.form.get("user") or "Alice").strip()[:40] or "Alice"
+    result = act(ticket, user, request.form.get("action", ""))
+    with state().lock:
+        found = state().tickets.get(ticket)
+    account = _accounts().get(found.app_id) if found else None
+    return render_template("simulator/phone.html", ticket=ticket, found=found, account=account, user=user,
+                           result=result, now=time.time())
+
+
+@bp.post("/api/scan")
+def api_scan() -> Response:
+    body = request.get_json(silent=True) or {}
+    return jsonify(act(str(body.get("ticket", "")), str(body.get("user", "Alice")), str(body.get("action", ""))))
+
+
+@bp.post("/control/fail")
+def control_fail() -> Response:
+    """Queue failures: ``{"endpoint": "qrcode_create", "errcode": -1, "count": 1, "delay": 0}``."""
+    body = request.get_json(silent=True) or {}
+    endpoint = str(body.get("endpoint", ""))
+    with state().lock:
+        queue = state().failures.setdefault(endpoint, deque())
+        for _ in range(int(body.get("count", 1))):
+            queue.append(Failure(int(body.get("errcode", 0)), float(body.get("delay", 0))))
+    return jsonify(queued=len(queue))
+
+
+@bp.post("/control/delay")
+def control_delay() -> Response:
+    body = request.get_json(silent=True) or {}
+    with state().lock:
+        state().delays[str(body.get("endpoint", ""))] = float(body.get("seconds", 0))
+    return jsonify(ok=True)
+
+
+@bp.get("/control/calls")
+def control_calls() -> Response:
+    with state().lock:
+        return jsonify(dict(state().calls))
+
+
+@bp.get("/control/tickets")
+def control_tickets() -> Response:
+    with state().lock:
+        return jsonify({t: {"scene": v.scene, "app_id": v.app_id} for t, v in state().tickets.items()})
+
+
+def install(app: Flask, url_prefix: str, accounts: dict[str, SimAccount] | None = None,
+            source: Callable[[], dict[str, SimAccount]] | None = None) -> None:
+    app.extensions[_STATE] = SimState(accounts=dict(accounts or {}))
+    if source is not None:
+        app.extensions[_SOURCE] = source
+    app.register_blueprint(bp, url_prefix=url_prefix)
+
+
+def create_simulator_app(accounts: list[SimAccount]) -> Flask:
+    """A standalone simulated WeChat (a real HTTP server in tests)."""
+    from idp_bridge.resources import templates_dir
+
+    app = Flask("idp_bridge_simulator", template_folder=str(templates_dir()),
+                static_folder=str(Path(__file__).resolve().parent.parent / "static"))
+    install(app, "", {a.app_id: a for a in accounts})
+    return app
