@@ -1,4 +1,4 @@
-"""Feature package `login` (see DESIGN.md)."""
+"""Follow login: login sessions, the hosted QR page, status push, and the WeChat event handler."""
 
 from __future__ import annotations
 
@@ -6,4 +6,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register this feature's blueprints and hooks on `app`."""
+    """Register the login page and handle WeChat login events for ``app``."""
+    from idp_bridge.login.dispatcher import handle_login_event
+    from idp_bridge.login.views import bp
+    from idp_bridge.wechat.dispatch import set_login_event_handler
+
+    app.register_blueprint(bp)
+    set_login_event_handler(app, handle_login_event)

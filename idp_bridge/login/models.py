@@ -1,1 +1,50 @@
-"""Login sessions: one QR code shown to one browser."""
+"""Login sessions: one QR code shown to one browser, from creation to success, refusal or expiry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp_bridge.dbtypes import UTCDateTime
+from idp_bridge.extensions import db
+from idp_bridge.timeutil import utcnow
+
+WAITING, SCANNED, BINDING, SUCCEEDED, REFUSED, EXPIRED, COMPLETED = (
+    "waiting", "scanned", "binding", "succeeded", "refused", "expired", "completed")
+LIVE_STATES = (WAITING, SCANNED, BINDING)
+
+
+class LoginSession(db.Model):  # type: ignore[name-defined]
+    """The browser only ever knows ``id`` (via its pending authorization); the openid stays here."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pending_id: Mapped[str] = mapped_column(String(64), index=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    scene: Mapped[str] = mapped_column(String(64), unique=True)
+    ticket: Mapped[str] = mapped_column(Text)
+    qr_url: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default=WAITING)
+    refusal: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    openid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    binding_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class QrCounter(db.Model):  # type: ignore[name-defined]
+    """A fixed-window counter for QR creation limits, shared by all workers through the database."""
+
+    __tablename__ = "qr_counters"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer, default=0)

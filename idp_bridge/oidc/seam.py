@@ -93,7 +93,7 @@ def complete_login(pending_id: str, user_id: int, *, connection_id: int | None =
     """Sign this browser in as ``user_id`` and resume the authorization (a redirect to authorize)."""
     pending = get_pending(pending_id)
     if pending is None:
-        return _expired()
+        return expired_page()
     if load_user(user_id) is None:
         return deny_login(pending_id, "access_denied", "This account is blocked.")
     session, cookie = sso.start_session(user_id, connection_id)
@@ -125,18 +125,18 @@ def deny_login(pending_id: str, error: str = "access_denied", description: str =
     """End the authorization with an error for the client (its redirect URI was validated at authorize)."""
     pending = get_pending(pending_id)
     if pending is None:
-        return _expired()
+        return expired_page()
     client = pending.client
     pending.completed_at = utcnow()
     db.session.commit()
     if client is None:
-        return _expired()
+        return expired_page()
     return respond(client, pending.redirect_uri,
                    {"error": error, "error_description": description, "state": pending.state},
                    pending.response_mode)
 
 
-def _expired() -> Response:
+def expired_page() -> Response:
     body = render_template("errors/error.html", status=400, code="login_expired",
                            description="This sign-in has expired or belongs to another browser. "
                                        "Go back to the application and start again.")

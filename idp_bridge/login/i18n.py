@@ -1,0 +1,70 @@
+"""The login page's words in Chinese and English, chosen from ``ui_locales`` or Accept-Language."""
+
+from __future__ import annotations
+
+from flask import request
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Sign in to {app}",
+        "scan": "Scan with WeChat and follow {account} to sign in",
+        "waiting": "Waiting for you to scan the QR code with WeChat…",
+        "scanned": "Scanned. Confirm in WeChat…",
+        "binding": "First time here: enter the binding code you were given",
+        "succeeded": "Signed in. Returning to {app}…",
+        "refused": "Sign-in refused",
+        "expired": "The QR code expired. Getting a new one…",
+        "error": "WeChat is not answering right now",
+        "refused_blocked": "This account is blocked. Contact the administrator of {app}.",
+        "refused_not_registered": "This WeChat account is not registered for {app}.",
+        "refused_binding": "Too many wrong binding codes.",
+        "choose": "Choose how to sign in",
+        "binding_label": "Binding code",
+        "binding_submit": "Bind and sign in",
+        "binding_wrong": "That code is not valid. Attempts left: {left}",
+        "back": "Back to {app}",
+        "simulator": "Open the simulated phone",
+        "rate": "Too many QR codes were requested. Wait a minute and try again.",
+        "wechat_error": "The QR code could not be created: {detail}",
+        "no_connection": "No WeChat account is configured for this application.",
+        "expires": "Expires at {time}",
+    },
+    "zh": {
+        "title": "登录 {app}",
+        "scan": "请使用微信扫码并关注「{account}」完成登录",
+        "waiting": "等待微信扫码…",
+        "scanned": "已扫码，请在微信中确认…",
+        "binding": "首次登录：请输入绑定码",
+        "succeeded": "登录成功，正在返回 {app}…",
+        "refused": "登录被拒绝",
+        "expired": "二维码已过期，正在刷新…",
+        "error": "微信暂时无法响应",
+        "refused_blocked": "该账号已被停用，请联系 {app} 的管理员。",
+        "refused_not_registered": "该微信账号未在 {app} 注册。",
+        "refused_binding": "绑定码错误次数过多。",
+        "choose": "请选择登录方式",
+        "binding_label": "绑定码",
+        "binding_submit": "绑定并登录",
+        "binding_wrong": "绑定码无效，剩余次数：{left}",
+        "back": "返回 {app}",
+        "simulator": "打开模拟手机",
+        "rate": "二维码请求过于频繁，请一分钟后再试。",
+        "wechat_error": "无法生成二维码：{detail}",
+        "no_connection": "该应用尚未配置微信公众号。",
+        "expires": "{time} 过期",
+    },
+}
+
+
+def language(ui_locales: str = "") -> str:
+    for tag in ui_locales.split():
+        if tag.lower().startswith("zh"):
+            return "zh"
+        if tag.lower().startswith("en"):
+            return "en"
+    best = request.accept_languages.best_match(["zh", "zh-CN", "en"], default="en")
+    return "zh" if best and best.startswith("zh") else "en"
+
+
+def words(lang: str) -> dict[str, str]:
+    return TEXT.get(lang, TEXT["en"])

@@ -1,0 +1,107 @@
+"""Wake waiting login pages when their login session changes, across threads and worker processes.
+
+In one process a ``threading.Condition`` wakes the waiters at once. Across processes the change is published
+on PostgreSQL (``NOTIFY idpb_login``) or Redis (``PUBLISH``) and a listener thread in every process turns it
+into the same local wake-up. Waiters also re-read the database at a bounded interval, so a lost notification
+costs at most that interval, never a login.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from idp_bridge.extensions import db
+
+log = logging.getLogger(__name__)
+CHANNEL = "idpb_login"
+
+
+class Hub:
+    """A per-process version counter that publishers bump and waiters wait on."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.version = 0
+        self._listener_pid: int | None = None
+
+    def bump(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._cond:
+            if self.version == seen:
+                self._cond.wait(timeout)
+            return self.version
+
+    def ensure_listener(self, database_url: str, redis_url: str | None) -> None:
+        """Start (once per process, also after a fork) the thread that relays other processes' changes."""
+        if self._listener_pid == os.getpid():
+            return
+        self._listener_pid = os.getpid()
+        if redis_url:
+            target: Any = _listen_redis
+            arg = redis_url
+        elif database_url.startswith("postgresql"):
+            target, arg = _listen_postgres, database_url
+        else:
+            return  # SQLite: single host, in-process wake-up plus the periodic database check
+        threading.Thread(target=target, args=(self, arg), name="idpb-login-listener", daemon=True).start()
+
+
+HUB = Hub()
+
+
+def publish(session_id: str, database_url: str, redis_url: str | None) -> None:
+    """Tell every process that ``session_id`` changed (call after the change is committed)."""
+    HUB.bump()
+    try:
+        if redis_url:
+            import redis
+
+            redis.Redis.from_url(redis_url, socket_timeout=1).publish(CHANNEL, session_id)
+        elif database_url.startswith("postgresql"):
+            db.session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                               {"channel": CHANNEL, "payload": session_id})
+            db.session.commit()
+    except Exception as exc:  # the periodic database check still delivers the change
+        log.warning("cross-process login notification failed (%s); waiters fall back to polling",
+                    type(exc).__name__)
+
+
+def _listen_postgres(hub: Hub, database_url: str) -> None:
+    import psycopg
+
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    while True:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                for _ in conn.notifies():
+                    hub.bump()
+        except Exception as exc:
+            log.warning("PostgreSQL login listener lost its connection (%s); retrying", type(exc).__name__)
+            hub.bump()
+            time.sleep(1)
+
+
+def _listen_redis(hub: Hub, redis_url: str) -> None:
+    import redis
+
+    while True:
+        try:
+            pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(CHANNEL)
+            for _ in pubsub.listen():
+                hub.bump()
+        except Exception as exc:
+            log.warning("Redis login listener lost its connection (%s); retrying", type(exc).__name__)
+            hub.bump()
+            time.sleep(1)

@@ -1,0 +1,35 @@
+// Hosted login page: follow the login session by server-sent events and move on as soon as it changes.
+// External file (CSP: no inline script). The browser never learns who scanned: only the state.
+(function () {
+  "use strict";
+  var root = document.getElementById("login-root");
+  var status = document.getElementById("status");
+  if (!root || !root.getAttribute("data-events-url") || !window.EventSource) { return; }
+  var pageUrl = root.getAttribute("data-page-url");
+  var live = { waiting: 1, scanned: 1 };
+
+  function show(state, message) {
+    status.setAttribute("data-state", state);
+    status.className = "status status-" + state;
+    status.textContent = message;
+    root.setAttribute("data-state", state);
+  }
+
+  var source = new EventSource(root.getAttribute("data-events-url"));
+  source.addEventListener("state", function (event) {
+    var data = JSON.parse(event.data);
+    show(data.state, data.message);
+    if (data.state === "succeeded" && data.next) {
+      source.close();
+      window.location.assign(data.next);
+    } else if (data.state === "expired") {
+      source.close();
+      window.location.replace(pageUrl);  // the page makes a new QR code for the same login
+    } else if (data.state === "binding" || data.state === "refused") {
+      source.close();
+      window.location.replace(pageUrl);  // server-rendered form or message
+    } else if (!live[data.state]) {
+      source.close();
+    }
+  });
+})();
