@@ -128,10 +128,10 @@ def _own_session(pending_id: str, session_id: str | None) -> LoginSession | None
     return row if row is not None and row.pending_id == pending_id else None
 
 
-def _event(row: LoginSession, t: dict[str, str], app_name: str, pending_id: str) -> str:
+def _event(row: LoginSession, t: dict[str, str], app_name: str, next_url: str) -> str:
     data = {"state": row.state, "message": _message(row, t, app_name)}
     if row.state == SUCCEEDED:
-        data["next"] = url_for("login.complete", pending_id=pending_id, ls=row.id)
+        data["next"] = next_url
     return f"id: {row.version}\nevent: state\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
@@ -150,6 +150,7 @@ def events(pending_id: str) -> Response:
     t = words(language(pending.ui_locales))
     last = request.headers.get("Last-Event-ID", "")
     seen = int(last) if last.isdigit() else -1
+    next_url = url_for("login.complete", pending_id=pending_id, ls=session_id)
     db.session.remove()
 
     def stream() -> Iterator[str]:
@@ -165,7 +166,7 @@ def events(pending_id: str) -> Response:
                 sessions.refresh_expiry(current)
                 if current.version != seen:
                     seen = current.version
-                    yield _event(current, t, app_name, pending_id)
+                    yield _event(current, t, app_name, next_url)
                 finished = current.state not in LIVE_STATES
                 db.session.remove()
             if finished or time.monotonic() >= deadline:
