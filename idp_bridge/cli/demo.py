@@ -1,9 +1,77 @@
-"""`idp-bridge demo` commands (SPEC §4)."""
+"""`idp-bridge demo`: the whole product on one laptop — SQLite, the WeChat simulator, a demo connection and
+a demo application — in one command (SPEC §2)."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import string
+
 import click
+from flask import Flask
+
+DEMO_CONNECTION = "demo"
+DEMO_APP_NAME = "idp-bridge demo"
+
+
+def _ensure_demo_data(app: Flask) -> str:
+    """Create (once) the demo connection and application; returns the application's client_id."""
+    from idp_bridge.apps import try_redirect_uri
+    from idp_bridge.extensions import db
+    from idp_bridge.oidc.models import Client
+    from idp_bridge.oidc.registration import create_client, update_client
+    from idp_bridge.wechat.connections import create_connection, get_connection
+
+    settings = app.config["IDP_BRIDGE"]
+    if get_connection(DEMO_CONNECTION) is None:
+        alphabet = string.ascii_letters + string.digits
+        create_connection(
+            app.config["SECRET_KEY"], identifier=DEMO_CONNECTION, display_name="idp-bridge 演示服务号",
+            app_id="wx" + secrets.token_hex(8), app_secret=secrets.token_hex(16),
+            token="".join(secrets.choice(alphabet) for _ in range(16)), encryption="safe",
+            encoding_aes_key="".join(secrets.choice(alphabet) for _ in range(43)),
+            reply_text="欢迎！你已登录 idp-bridge 演示。", scene_prefix="demo_")
+    client = db.session.scalar(db.select(Client).where(Client.name == DEMO_APP_NAME))
+    if client is None:
+        client, _ = create_client(DEMO_APP_NAME, [settings.issuer + "/apps/pending/callback"], public=True,
+                                  try_page=True, web_origins=[settings.issuer])
+    wanted = try_redirect_uri(settings.issuer, client.client_id)
+    if client.redirect_uris != [wanted] or client.web_origins != [settings.issuer]:
+        update_client(client, redirect_uris=[wanted], web_origins=[settings.issuer])
+    return client.client_id
+
+
+def build_demo_app(host: str, port: int) -> tuple[Flask, str]:
+    import flask_migrate
+
+    from idp_bridge.app import create_app
+
+    overrides: dict[str, object] = {"simulator": True}
+    if not os.environ.get("IDP_BRIDGE_ISSUER"):
+        overrides["issuer"] = f"http://{host}:{port}"
+    app = create_app(overrides)
+    with app.app_context():
+        flask_migrate.upgrade()
+        client_id = _ensure_demo_data(app)
+    return app, client_id
 
 
 def register(cli: click.Group) -> None:
-    """Attach this module's commands to the console script."""
+    """Attach ``demo`` to the console script."""
+
+    @cli.command("demo", with_appcontext=False)
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+    def demo(host: str, port: int) -> None:
+        """Run a self-contained demo: SQLite, WeChat simulator, a demo connection and application."""
+        from werkzeug.serving import run_simple
+
+        app, client_id = build_demo_app(host, port)
+        issuer = app.config["IDP_BRIDGE"].issuer
+        click.echo("")
+        click.secho("idp-bridge demo is running", bold=True)
+        click.echo(f"  Try login:   {issuer}/apps/{client_id}/try")
+        click.echo(f"  Discovery:   {issuer}/.well-known/openid-configuration")
+        click.echo("  On the login page, open the simulated phone (link under the QR code) and press Follow.")
+        click.echo("  The WeChat simulator is ON: this is a demo, never a production set-up.\n")
+        run_simple(host, port, app, threaded=True, use_reloader=False)
