@@ -6,6 +6,7 @@ from flask import request
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
+        "kicker": "WeChat sign-in",
         "title": "Sign in to {app}",
         "scan": "Scan with WeChat and follow {account} to sign in",
         "waiting": "Waiting for you to scan the QR code with WeChat…",
@@ -30,6 +31,7 @@ TEXT: dict[str, dict[str, str]] = {
         "expires": "Expires at {time}",
     },
     "zh": {
+        "kicker": "微信扫码登录",
         "title": "登录 {app}",
         "scan": "请使用微信扫码并关注「{account}」完成登录",
         "waiting": "等待微信扫码…",

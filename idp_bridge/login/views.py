@@ -43,7 +43,7 @@ def _settings() -> Settings:
 
 def _qr_svg(url: str) -> Markup:
     """The QR rendered here, from WeChat's ``url``: no image fetched from WeChat, no external asset."""
-    svg = segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#111", light="#fff",
+    svg = segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#111", light="#fff", omitsize=True,
                                                 title="WeChat QR code")
     return Markup(svg)
 

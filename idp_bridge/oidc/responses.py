@@ -41,7 +41,8 @@ def respond(client: Client, redirect_uri: str, params: dict[str, str | None], re
     delivered["iss"] = current_app.config["IDP_BRIDGE"].issuer
     status = 303 if request.method == "POST" else 302
     if response_mode == "form_post":
-        response = Response(render_template("oidc/form_post.html", action=redirect_uri, params=delivered))
+        response = Response(render_template("oidc/form_post.html", action=redirect_uri, params=delivered),
+                            mimetype="text/html")
         response.headers["Content-Security-Policy"] = (
             f"default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin_of(redirect_uri)}; "
             "frame-ancestors 'none'; base-uri 'none'"
@@ -51,7 +52,7 @@ def respond(client: Client, redirect_uri: str, params: dict[str, str | None], re
         target = web_message_origin(client, redirect_uri) or "null"
         body = {"type": "authorization_response", "response": delivered}
         response = Response(render_template("oidc/web_message.html", target_origin=target,
-                                            message=json.dumps(body)))
+                                            message=json.dumps(body)), mimetype="text/html")
         return _no_store(response)
     parts = urlsplit(redirect_uri)
     if response_mode == "fragment":

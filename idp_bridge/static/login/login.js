@@ -4,9 +4,11 @@
   "use strict";
   var root = document.getElementById("login-root");
   var status = document.getElementById("status");
-  if (!root || !root.getAttribute("data-events-url") || !window.EventSource) { return; }
-  var pageUrl = root.getAttribute("data-page-url");
   var live = { waiting: 1, scanned: 1 };
+  // Only a page rendered while the QR is live listens: a refused or binding page is final as rendered.
+  if (!root || !root.getAttribute("data-events-url") || !window.EventSource ||
+      !live[root.getAttribute("data-state")]) { return; }
+  var pageUrl = root.getAttribute("data-page-url");
 
   function show(state, message) {
     status.setAttribute("data-state", state);
