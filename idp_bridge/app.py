@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp_bridge import health
 from idp_bridge.config import Settings, load_settings
@@ -61,6 +62,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_url_path="/static",
     )
     app.config.update(settings.as_flask_config())
+    if settings.trust_proxy:
+        # X-Forwarded-* are trusted only from the configured number of proxies (NOTES trap 11)
+        n = settings.trust_proxy
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     configure_logging(app, settings)
     init_extensions(app)
     register_features(app, settings)

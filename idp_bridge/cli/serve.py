@@ -1,4 +1,4 @@
-"""`idp-bridge serve` commands (SPEC §4)."""
+"""`idp-bridge serve`: the production server (SPEC §2)."""
 
 from __future__ import annotations
 
@@ -6,4 +6,25 @@ import click
 
 
 def register(cli: click.Group) -> None:
-    """Attach this module's commands to the console script."""
+    """Attach ``serve`` to the console script."""
+
+    @cli.command("serve", with_appcontext=False)
+    @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port or unix:/path")
+    @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+    @click.option("--threads", default=64, show_default=True, type=click.IntRange(1, 1000),
+                  help="Threads per worker; each waiting login page holds one.")
+    def serve(bind: str, workers: int, threads: int) -> None:
+        """Serve with gunicorn (gthread workers); refuses an un-migrated database."""
+        from idp_bridge.app import create_app
+        from idp_bridge.config import ConfigError
+        from idp_bridge.serving import GunicornApp, NotMigrated, check_migrated, gunicorn_options
+
+        try:
+            probe = create_app()
+            check_migrated(probe)
+        except (ConfigError, NotMigrated) as exc:
+            raise click.ClickException(str(exc)) from None
+        if probe.config["IDP_BRIDGE"].simulator:
+            click.secho("WARNING: IDP_BRIDGE_SIMULATOR=1 — the fake WeChat is mounted. Never in production.",
+                        fg="red", err=True)
+        GunicornApp(create_app, gunicorn_options(bind, workers, threads)).run()
