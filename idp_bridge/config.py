@@ -87,6 +87,7 @@ class Settings:
     refresh_token_lifetime: int = 14 * 24 * 3600
     sso_session_lifetime: int = 8 * 3600
     qr_expire_seconds: int = 300
+    qr_per_ip_per_minute: int = 30
 
     def as_flask_config(self) -> dict[str, Any]:
         """Flask settings derived from ours; kept in one place so the factory stays thin."""
@@ -107,6 +108,7 @@ _INT_LIMITS: dict[str, tuple[int, int]] = {
     "refresh_token_lifetime": (300, 365 * 86400),
     "sso_session_lifetime": (60, 30 * 86400),
     "qr_expire_seconds": (60, 2592000),
+    "qr_per_ip_per_minute": (1, 100000),
 }
 
 

@@ -18,7 +18,6 @@ from idp_bridge.login.models import QrCounter
 
 log = logging.getLogger(__name__)
 
-PER_IP_PER_MINUTE = 20
 PER_CONNECTION_PER_MINUTE = 600
 DAILY_BUDGET = 90_000  # under WeChat's 100,000, leaving room for other systems using the same account
 WARN_RATIO = 0.8
@@ -57,10 +56,10 @@ def _hit(key: str, window: int, limit: int) -> int | None:
     return None
 
 
-def allow_qr(connection_id: int, identifier: str, client_ip: str) -> Verdict:
+def allow_qr(connection_id: int, identifier: str, client_ip: str, per_ip_per_minute: int) -> Verdict:
     """Check and count one QR creation for this browser's IP and this connection."""
     now = int(time.time())
-    if _hit(f"ip:{client_ip[:64]}", now // 60, PER_IP_PER_MINUTE) is None:
+    if _hit(f"ip:{client_ip[:64]}", now // 60, per_ip_per_minute) is None:
         return Verdict(False, "ip_rate")
     if _hit(f"conn:{connection_id}:min", now // 60, PER_CONNECTION_PER_MINUTE) is None:
         return Verdict(False, "connection_rate")

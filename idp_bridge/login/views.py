@@ -110,7 +110,8 @@ def page(pending_id: str) -> Response:
     wants_new = session is None or session.state == EXPIRED or (
         session.state == REFUSED and request.args.get("retry") == "1")
     if wants_new:
-        verdict = limits.allow_qr(connection.id, connection.identifier, request.remote_addr or "?")
+        verdict = limits.allow_qr(connection.id, connection.identifier, request.remote_addr or "?",
+                                  _settings().qr_per_ip_per_minute)
         if not verdict.allowed:
             return _render(pending, connection, None, 429, error=t["rate"])
         try:
