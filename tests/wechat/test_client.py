@@ -180,3 +180,31 @@ def test_rejected_token_forces_one_refresh_at_most_every_30_seconds(app: Flask, 
         requests.post(f"{simulator}/control/fail", json={"endpoint": "qrcode_create", "errcode": 40001}, timeout=5)
         client.create_qrcode("login_c", 300)
     assert _calls(simulator)["stable_token"] == 2
+
+
+WORKER_SCRIPT = """
+import sys
+from idp_bridge import create_app
+from idp_bridge.wechat.client import WeChatClient
+from idp_bridge.wechat.token_cache import DatabaseTokenCache
+db_url, inst, key, api, app_id, secret = sys.argv[1:7]
+app = create_app({"database_url": db_url, "instance_dir": inst, "secret_key": key})
+with app.app_context():
+    WeChatClient(api, app_id, secret, DatabaseTokenCache(key)).create_qrcode("login_p", 300)
+"""
+
+
+def test_concurrent_worker_processes_cause_one_stable_token_call(app: Flask, simulator: str, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    requests.post(f"{simulator}/control/delay", json={"endpoint": "stable_token", "seconds": 0.5}, timeout=5)
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    processes = [subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, database_url, str(tmp_path / f"i{n}"),
+                                   app.config["SECRET_KEY"], simulator, APP_ID, SECRET], stderr=subprocess.PIPE)
+                 for n in range(4)]
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err.decode()[-2000:]
+    calls = _calls(simulator)
+    assert calls["stable_token"] == 1 and calls["qrcode_create"] == 4
