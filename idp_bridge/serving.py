@@ -65,6 +65,8 @@ def gunicorn_options(bind: str, workers: int, threads: int) -> dict[str, Any]:
         "keepalive": 5,
         "preload_app": False,
         "accesslog": "-",
+        # the path only (%(U)s): query strings can carry codes, echostr or other one-time values
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
         "errorlog": "-",
         "max_requests": 0,
     }

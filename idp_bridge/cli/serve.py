@@ -15,6 +15,11 @@ def register(cli: click.Group) -> None:
                   help="Threads per worker; each waiting login page holds one.")
     def serve(bind: str, workers: int, threads: int) -> None:
         """Serve with gunicorn (gthread workers); refuses an un-migrated database."""
+        import os
+        import tempfile
+
+        # Metrics from every worker are merged through files in a private directory made fresh per start.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-bridge-metrics-")
         from idp_bridge.app import create_app
         from idp_bridge.config import ConfigError
         from idp_bridge.serving import GunicornApp, NotMigrated, check_migrated, gunicorn_options

@@ -39,6 +39,9 @@ def create(pending_id: str, connection: Connection) -> LoginSession:
                            expires_at=utcnow() + timedelta(seconds=min(qr.expire_seconds, settings.qr_expire_seconds)))
     db.session.add(session)
     db.session.commit()
+    on_created = current_app.extensions.get("idp_bridge.qr_created")
+    if callable(on_created):
+        on_created(connection.identifier)
     return session
 
 

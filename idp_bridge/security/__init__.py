@@ -1,9 +1,29 @@
-"""Feature package `security` (see DESIGN.md)."""
+"""Cross-cutting web hardening: security headers on every response (issue 6, groundwork).
+
+The default Content-Security-Policy allows only same-origin scripts and styles (every page uses external
+files), forbids framing, and keeps referrers off pages that may carry codes. Views that need more (the
+form_post page posting to a client) set their own policy before this runs.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
+
+DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
 def init_app(app: Flask) -> None:
-    """Register this feature's blueprints and hooks on `app`."""
+    """Add the security headers to every response of ``app``."""
+    https = str(app.config["IDP_BRIDGE"].issuer).startswith("https://")
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if https:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
