@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
+# No form-action here: browsers apply it to the redirects that follow a form POST, and our forms (binding
+# code, consent, logout) legitimately end in a redirect to the application's registered URI.
 DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def init_app(app: Flask) -> None:
