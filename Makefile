@@ -14,6 +14,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 install: $(VENV)/.installed
 
 demo: install
@@ -23,5 +27,5 @@ lint: install
 	$(BIN)/ruff check idp_bridge tests bench
 	$(BIN)/mypy
 
-test: install lint
+test: install node_modules/.installed lint
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

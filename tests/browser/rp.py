@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def create_rp_app(issuer: str, client_id: str, client_secret: str, redirect_uri: str) -> Flask:
-    app = Flask("test_rp")
+    app = Flask("test_rp", static_folder=None)
     flows: dict[str, dict[str, str]] = {}
 
     @app.get("/start")
