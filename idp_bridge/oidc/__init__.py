@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from authlib.oauth2 import OAuth2Error
+from flask import Flask, Response, jsonify
 
 
 def init_app(app: Flask) -> None:
@@ -14,3 +15,12 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     init_server(app)
     app.register_blueprint(bp)
+    app.register_error_handler(OAuth2Error, _oauth_error)
+
+
+def _oauth_error(error: OAuth2Error) -> Response:
+    """An OAuth error raised outside Authlib's own handling (e.g. insecure transport) is a 4xx, never a 500."""
+    response = jsonify(error=error.error, error_description=error.description or "")
+    response.status_code = error.status_code or 400
+    response.headers["Cache-Control"] = "no-store"
+    return response
