@@ -200,3 +200,34 @@ def test_cancel_returns_access_denied(live_url: str, rp: tuple[str, str]) -> Non
     browser.start(rp[0])
     out = browser.session.get(f"{live_url}/login/{browser.pending_id}/cancel", allow_redirects=False, timeout=5)
     assert client_params(out)["error"] == "access_denied"
+
+
+def test_forged_and_replayed_events_never_complete_a_login(app: Flask, live_url: str, rp: tuple[str, str]) -> None:
+    from idp_bridge.login.models import LoginSession
+    from idp_bridge.wechat import messages
+    from idp_bridge.wechat.push import build_push
+    from tests.login.conftest import AES
+
+    browser = Browser(live_url)
+    browser.start(rp[0])
+    with app.app_context():
+        scene = db.session.get(LoginSession, browser.login_session).scene  # type: ignore[union-attr]
+    xml = messages.render_event_xml("gh_x", "oFORGER", int(time.time()), "SCAN", scene, "T")
+    url = f"{live_url}/connections/social/acme/events"
+    forged = build_push(xml, token="WrongToken1", mode="safe", app_id=APP_ID, openid="oFORGER", to_user="gh_x",
+                        encoding_aes_key=AES)
+    assert requests.post(url, params=forged.params, data=forged.body, timeout=5).status_code == 403
+    wrong_key = build_push(xml, token="Token123", mode="safe", app_id=APP_ID, openid="oFORGER", to_user="gh_x",
+                           encoding_aes_key="Q" * 43)
+    assert requests.post(url, params=wrong_key.params, data=wrong_key.body, timeout=5).status_code == 400
+    with app.app_context():
+        assert db.session.get(LoginSession, browser.login_session).state == "waiting"  # type: ignore[union-attr]
+    # A genuine push completes it once; replaying it later does not start or complete anything else.
+    genuine = build_push(xml, token="Token123", mode="safe", app_id=APP_ID, openid="oREAL", to_user="gh_x",
+                         encoding_aes_key=AES)
+    assert requests.post(url, params=genuine.params, data=genuine.body, timeout=5).status_code == 200
+    other = Browser(live_url)
+    other.start(rp[0])
+    assert requests.post(url, params=genuine.params, data=genuine.body, timeout=5).text == "success"
+    with app.app_context():
+        assert db.session.get(LoginSession, other.login_session).state == "waiting"  # type: ignore[union-attr]
