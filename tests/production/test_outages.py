@@ -1,0 +1,105 @@
+"""Outages: the database going away and coming back; gunicorn workers killed in the middle of a login."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from idp_bridge import create_app
+from idp_bridge.extensions import db
+from idp_bridge.login.models import LoginSession
+from tests.conftest import PG_ADMIN_URL, TEST_SECRET_KEY
+from tests.login.conftest import Browser
+from tests.production.conftest import Served, _db_app, _setup
+from tests.support.live import LiveServer
+from tests.support.tcpproxy import TcpProxy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (this test is about PostgreSQL restarts)."""
+    name = f"idp_outage_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_readyz_turns_503_and_recovers_without_restart(pg_database: str, tmp_path: Path) -> None:
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    proxy.start()
+    app = create_app({"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{pg_database}",
+                      "instance_dir": tmp_path, "secret_key": TEST_SECRET_KEY})
+    server = LiveServer()
+    server.attach(app)
+    server.start()
+    try:
+        assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
+        proxy.cut()
+        down = requests.get(f"{server.url}/readyz", timeout=10)
+        assert down.status_code == 503 and "Traceback" not in down.text
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        proxy.start()
+        assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
+    finally:
+        server.stop()
+        proxy.cut()
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _workers(master: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines()
+                              if ":" in line)
+            except OSError:
+                continue
+            if fields.get("PPid", "").strip() == str(master):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_killing_every_worker_mid_login_loses_nothing(served: Served, simulator: LiveServer) -> None:
+    client_id = _setup(served, simulator)
+    browser = Browser(served.url)
+    assert browser.start(client_id).status_code == 200
+    app = _db_app(served)
+    with app.app_context():
+        browser.ticket = db.session.get(LoginSession, browser.login_session).ticket  # type: ignore[union-attr]
+        db.session.remove()
+    victims = _workers(served.process.pid)
+    assert len(victims) == 3
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 30
+    while time.time() < deadline:  # gunicorn replaces them; login state lives in the database
+        try:
+            if requests.get(f"{served.url}/readyz", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    answer = requests.post(f"{simulator.url}/api/scan", json={"ticket": browser.ticket, "user": "Kim",
+                                                              "action": "follow"}, timeout=10).json()
+    assert answer["status"] == "delivered"
+    listener = browser.listen()  # the page's EventSource reconnects
+    listener.join(10)
+    assert browser.events[-1]["state"] == "succeeded"
+    assert "code=" in browser.finish().headers["Location"]
+    with app.app_context():
+        db.engine.dispose()
