@@ -17,7 +17,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from bench.harness import SECRET_KEY, bridge, database, machine, summary
+from bench.harness import SECRET_KEY, Bridge, bridge, database, machine, summary
 from idp_bridge import create_app
 from idp_bridge.accounts.models import User
 from idp_bridge.extensions import db
@@ -38,40 +38,48 @@ def rs256_per_second(seconds: float = 2.0) -> float:
     return count / (time.perf_counter() - started)
 
 
+def sso_cookie(b: Bridge, database_url: str) -> tuple[str, str]:
+    """A signed-in browser's SSO cookie (name, value), made directly in the database."""
+    app = create_app({"database_url": database_url, "instance_dir": b.env["IDP_BRIDGE_INSTANCE_DIR"],
+                      "secret_key": SECRET_KEY, "issuer": b.url})
+    with app.app_context():
+        user = User(name="bench")
+        db.session.add(user)
+        db.session.commit()
+        _, value = sso.start_session(user.id, None)
+        name = cookie_name(sso.COOKIE)
+        db.engine.dispose()
+    return name, value
+
+
+def sso_login(b: Bridge, client_id: str, secret: str, cookie: tuple[str, str]) -> float:
+    """One SSO login: authorize (answered from the SSO session) + token exchange; returns seconds."""
+    browser = requests.Session()
+    browser.cookies.set(cookie[0], cookie[1], domain="127.0.0.1", path="/")
+    verifier = secrets.token_urlsafe(48)
+    started = time.perf_counter()
+    answer = browser.get(f"{b.url}/oauth/authorize", allow_redirects=False, timeout=10, params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid",
+        "state": "s", "nonce": "n", "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256"})
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    tokens = requests.post(f"{b.url}/oauth/token", auth=(client_id, secret), timeout=10, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier})
+    if "id_token" not in tokens.json():
+        raise RuntimeError(f"login failed: {tokens.text}")
+    return time.perf_counter() - started
+
+
 def main(kind: str = "postgresql") -> None:
     with database(kind) as url, bridge(url, WORKERS) as b:
         client = b.cli("client", "create", "--name", "Bench", "--redirect-uri", REDIRECT)
         client_id, secret = str(client["client_id"]), str(client["client_secret"])
-        app = create_app({"database_url": url, "instance_dir": b.env["IDP_BRIDGE_INSTANCE_DIR"],
-                          "secret_key": SECRET_KEY, "issuer": b.url})
-        with app.app_context():
-            user = User(name="bench")
-            db.session.add(user)
-            db.session.commit()
-            _, cookie = sso.start_session(user.id, None)
-            name = cookie_name(sso.COOKIE)
-            db.engine.dispose()
-
-        def login(_: int) -> float:
-            browser = requests.Session()
-            browser.cookies.set(name, cookie, domain="127.0.0.1", path="/")
-            verifier = secrets.token_urlsafe(48)
-            started = time.perf_counter()
-            answer = browser.get(f"{b.url}/oauth/authorize", allow_redirects=False, timeout=10, params={
-                "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid",
-                "state": "s", "nonce": "n", "code_challenge": create_s256_code_challenge(verifier),
-                "code_challenge_method": "S256"})
-            code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
-            tokens = requests.post(f"{b.url}/oauth/token", auth=(client_id, secret), timeout=10, data={
-                "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                "code_verifier": verifier})
-            assert "id_token" in tokens.json()
-            return time.perf_counter() - started
-
-        list(map(login, range(20)))  # warm-up
+        cookie = sso_cookie(b, url)
+        for _ in range(20):  # warm-up
+            sso_login(b, client_id, secret, cookie)
         started = time.perf_counter()
         with ThreadPoolExecutor(CONCURRENCY) as pool:
-            latencies = list(pool.map(login, range(LOGINS)))
+            latencies = list(pool.map(lambda _: sso_login(b, client_id, secret, cookie), range(LOGINS)))
         elapsed = time.perf_counter() - started
         logins = LOGINS / elapsed
         signatures = rs256_per_second()

@@ -18,7 +18,7 @@ from idp_bridge.login.models import QrCounter
 
 log = logging.getLogger(__name__)
 
-PER_CONNECTION_PER_MINUTE = 600
+PER_CONNECTION_PER_MINUTE = 3000  # a live-stream QR campaign: thousands of visitors within minutes
 DAILY_BUDGET = 90_000  # under WeChat's 100,000, leaving room for other systems using the same account
 WARN_RATIO = 0.8
 
