@@ -22,6 +22,19 @@ from idp_bridge.timeutil import utcnow
 
 bp = Blueprint("oidc", __name__)
 bp.after_request(add_cors_headers)
+CLIENT_AUTH_ENDPOINTS = {"oidc.token", "oidc.revoke", "oidc.introspect"}
+
+
+@bp.before_request
+def _malformed_authorization() -> Response | None:
+    """Authlib crashes on an ``Authorization`` header without credentials ("Basic"); answer invalid_client."""
+    header = request.headers.get("Authorization")
+    if request.endpoint in CLIENT_AUTH_ENDPOINTS and header is not None and len(header.split(None, 1)) != 2:
+        response = jsonify(error="invalid_client", error_description="Malformed Authorization header.")
+        response.status_code = 401
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return None
 
 
 def _issuer() -> str:
