@@ -19,6 +19,7 @@ from idp_bridge.resources import migrations_dir, templates_dir
 def _load_models() -> None:
     """Import every model module so that metadata (and Alembic) sees all tables."""
     from idp_bridge import audit as _audit  # noqa: F401
+    from idp_bridge import ratelimit as _ratelimit  # noqa: F401
     from idp_bridge.accounts import models as _accounts  # noqa: F401
     from idp_bridge.login import models as _login  # noqa: F401
     from idp_bridge.oidc import keystore as _keystore  # noqa: F401

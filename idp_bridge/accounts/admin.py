@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from idp_bridge import audit
 from idp_bridge.accounts.models import BindingCode, Identity, User
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import digest
@@ -77,6 +78,7 @@ def create_user(name: str | None = None, openid: str | None = None, connection: 
 
 
 def set_blocked(user: User, blocked: bool) -> None:
+    audit.record("user.block" if blocked else "user.unblock", actor="admin", target=user.sub)
     user.blocked = blocked
     if blocked:  # a blocked user keeps no live session anywhere
         from idp_bridge.oidc.models import SsoSession, Token
@@ -90,8 +92,10 @@ def set_blocked(user: User, blocked: bool) -> None:
 
 
 def delete_user(user: User) -> None:
+    sub = user.sub
     db.session.delete(user)
     db.session.commit()
+    audit.record("user.delete", actor="admin", target=sub)
 
 
 def invite(user: User) -> tuple[str, BindingCode]:

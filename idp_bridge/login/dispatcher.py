@@ -9,6 +9,7 @@ import time
 
 from flask import current_app
 
+from idp_bridge import audit
 from idp_bridge.accounts.resolve import resolve
 from idp_bridge.extensions import db
 from idp_bridge.login import sessions
@@ -53,6 +54,8 @@ def handle_login_event(event: LoginEvent) -> str | None:
         sessions.change(session, state=REFUSED, refusal=outcome.reason, user_id=outcome.user_id)
     log.info("login event on %s → %s in %.0f ms", connection.identifier, outcome.kind,
              (time.monotonic() - started) * 1000)
+    audit.record(f"login.{outcome.kind}", actor=f"user:{outcome.user_id or '-'}", target=connection.identifier,
+                 outcome=outcome.reason or "ok", login_session=session.id)
     on_outcome = current_app.extensions.get("idp_bridge.login_outcome")
     if callable(on_outcome):
         on_outcome(connection.identifier, outcome.kind if outcome.kind != "refused" else f"refused_{outcome.reason}")

@@ -1,8 +1,7 @@
 """QR-code creation limits (SPEC §7.2): WeChat allows 100,000 QR codes a day per account, so creation is
 limited per client IP and per connection, with a daily budget that warns at 80 %.
 
-Fixed-window counters in the database: one atomic ``UPDATE … SET count = count + 1`` per hit, shared by
-every worker.
+Counted with ``ratelimit.hit`` (database fixed windows shared by every worker).
 """
 
 from __future__ import annotations
@@ -11,10 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
-from idp_bridge.extensions import db
-from idp_bridge.login.models import QrCounter
+from idp_bridge.ratelimit import count, hit
 
 log = logging.getLogger(__name__)
 
@@ -29,42 +25,15 @@ class Verdict:
     reason: str | None = None
 
 
-def _hit(key: str, window: int, limit: int) -> int | None:
-    """Count one hit; returns the new count, or None when the limit is already reached."""
-    for _ in range(3):
-        updated = db.session.execute(
-            db.update(QrCounter).where(QrCounter.key == key, QrCounter.window == window, QrCounter.count < limit)
-            .values(count=QrCounter.count + 1)
-        )
-        if updated.rowcount == 1:  # type: ignore[attr-defined]
-            db.session.commit()
-            row = db.session.get(QrCounter, key, populate_existing=True)
-            return row.count if row else 1
-        row = db.session.get(QrCounter, key, populate_existing=True)
-        if row is not None and row.window == window:
-            db.session.rollback()
-            return None  # at the limit in this window
-        try:
-            if row is None:
-                db.session.add(QrCounter(key=key, window=window, count=1))
-            else:
-                row.window, row.count = window, 1
-            db.session.commit()
-            return 1
-        except IntegrityError:
-            db.session.rollback()  # another worker created it: count again
-    return None
-
-
 def allow_qr(connection_id: int, identifier: str, client_ip: str, per_ip_per_minute: int) -> Verdict:
     """Check and count one QR creation for this browser's IP and this connection."""
     now = int(time.time())
-    if _hit(f"ip:{client_ip[:64]}", now // 60, per_ip_per_minute) is None:
+    if hit(f"ip:{client_ip[:64]}", now // 60, per_ip_per_minute) is None:
         return Verdict(False, "ip_rate")
-    if _hit(f"conn:{connection_id}:min", now // 60, PER_CONNECTION_PER_MINUTE) is None:
+    if hit(f"conn:{connection_id}:min", now // 60, PER_CONNECTION_PER_MINUTE) is None:
         return Verdict(False, "connection_rate")
     day = (now + 8 * 3600) // 86400  # WeChat's quota day is Beijing time
-    used = _hit(f"conn:{connection_id}:day", day, DAILY_BUDGET)
+    used = hit(f"conn:{connection_id}:day", day, DAILY_BUDGET)
     if used is None:
         log.error("QR budget of connection %s exhausted for today (%d)", identifier, DAILY_BUDGET)
         return Verdict(False, "daily_budget")
@@ -74,6 +43,4 @@ def allow_qr(connection_id: int, identifier: str, client_ip: str, per_ip_per_min
 
 
 def budget_used(connection_id: int) -> int:
-    day = (int(time.time()) + 8 * 3600) // 86400
-    row = db.session.get(QrCounter, f"conn:{connection_id}:day")
-    return row.count if row is not None and row.window == day else 0
+    return count(f"conn:{connection_id}:day", (int(time.time()) + 8 * 3600) // 86400)

@@ -38,13 +38,3 @@ class LoginSession(db.Model):  # type: ignore[name-defined]
     event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
-class QrCounter(db.Model):  # type: ignore[name-defined]
-    """A fixed-window counter for QR creation limits, shared by all workers through the database."""
-
-    __tablename__ = "qr_counters"
-
-    key: Mapped[str] = mapped_column(String(96), primary_key=True)
-    window: Mapped[int] = mapped_column(Integer)
-    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -18,6 +18,7 @@ from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from idp_bridge import audit
 from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import open_sealed, seal
@@ -138,6 +139,7 @@ def rotate(alg: str = "RS256") -> SigningKey:
     new = _new_row(alg)
     db.session.add(new)
     db.session.commit()
+    audit.record("keys.rotate", actor="admin", target=new.kid, alg=alg, retired=old.kid if old else None)
     return new
 
 

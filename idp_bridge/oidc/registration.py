@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from idp_bridge import audit
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import Client
 from idp_bridge.secretbox import digest
@@ -106,6 +107,7 @@ def create_client(
     client.client_secret_digest = digest(secret) if secret else None
     db.session.add(client)
     db.session.commit()
+    audit.record("client.create", actor="admin", target=client.client_id, name=client.name)
     return client, secret
 
 
@@ -144,6 +146,7 @@ def update_client(client: Client, **changes: Any) -> Client:
     for key, value in updates.items():
         setattr(client, key, value)
     db.session.commit()
+    audit.record("client.update", actor="admin", target=client.client_id, fields=sorted(updates))
     return client
 
 
@@ -153,9 +156,12 @@ def rotate_secret(client: Client) -> str:
     secret = new_secret()
     client.client_secret_digest = digest(secret)
     db.session.commit()
+    audit.record("client.rotate_secret", actor="admin", target=client.client_id)
     return secret
 
 
 def delete_client(client: Client) -> None:
+    client_id = client.client_id
     db.session.delete(client)
     db.session.commit()
+    audit.record("client.delete", actor="admin", target=client_id)

@@ -18,6 +18,7 @@ from flask import redirect, render_template, url_for
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
+from idp_bridge import audit
 from idp_bridge.extensions import db
 from idp_bridge.oidc import sso
 from idp_bridge.oidc.cookies import read_cookie, set_cookie
@@ -97,6 +98,7 @@ def complete_login(pending_id: str, user_id: int, *, connection_id: int | None =
     if load_user(user_id) is None:
         return deny_login(pending_id, "access_denied", "This account is blocked.")
     session, cookie = sso.start_session(user_id, connection_id)
+    audit.record("login.complete", actor=f"user:{user_id}", target=pending.client_id, sid=session.sid)
     pending.user_id = user_id
     pending.connection_id = connection_id
     pending.auth_time = session.auth_time

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
@@ -9,6 +10,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from idp_bridge import ratelimit
 from idp_bridge.extensions import db
 from idp_bridge.oidc import authorize as authorize_logic
 from idp_bridge.oidc import keystore, seam, sso
@@ -25,16 +27,49 @@ bp.after_request(add_cors_headers)
 CLIENT_AUTH_ENDPOINTS = {"oidc.token", "oidc.revoke", "oidc.introspect"}
 
 
+FAILED_AUTH_PER_MINUTE = 10
+
+
+def _client_error(status: int, description: str) -> Response:
+    response = jsonify(error="invalid_client", error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _claimed_client_id() -> str:
+    """The client a token/revoke/introspect request claims to be (Basic header or form), for rate limiting."""
+    auth = request.authorization
+    client_id = (auth.username if auth is not None and auth.username else request.form.get("client_id", ""))[:64]
+    return f"{client_id}@{request.remote_addr}" if client_id else ""
+
+
 @bp.before_request
-def _malformed_authorization() -> Response | None:
-    """Authlib crashes on an ``Authorization`` header without credentials ("Basic"); answer invalid_client."""
+def _guard_client_authentication() -> Response | None:
+    """Refuse a malformed ``Authorization`` header (Authlib crashes on one without credentials) and stop
+    guessing of client secrets: after 10 failed authentications in a minute from one address, that client id
+    is locked for that address for the rest of the minute (keyed by address too, so an attacker cannot lock
+    a legitimate application out)."""
+    if request.endpoint not in CLIENT_AUTH_ENDPOINTS:
+        return None
     header = request.headers.get("Authorization")
-    if request.endpoint in CLIENT_AUTH_ENDPOINTS and header is not None and len(header.split(None, 1)) != 2:
-        response = jsonify(error="invalid_client", error_description="Malformed Authorization header.")
-        response.status_code = 401
-        response.headers["Cache-Control"] = "no-store"
+    if header is not None and len(header.split(None, 1)) != 2:
+        return _client_error(401, "Malformed Authorization header.")
+    client_id = _claimed_client_id()
+    if client_id and ratelimit.count(f"authfail:{client_id}", int(time.time()) // 60) >= FAILED_AUTH_PER_MINUTE:
+        response = _client_error(429, "Too many failed client authentications; retry in a minute.")
+        response.headers["Retry-After"] = "60"
         return response
     return None
+
+
+@bp.after_request
+def _count_failed_client_authentication(response: Response) -> Response:
+    if request.endpoint in CLIENT_AUTH_ENDPOINTS and response.status_code == 401:
+        client_id = _claimed_client_id()
+        if client_id:
+            ratelimit.hit(f"authfail:{client_id}", int(time.time()) // 60, 1_000_000)
+    return response
 
 
 def _issuer() -> str:

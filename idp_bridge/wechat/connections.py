@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from idp_bridge import audit
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import open_sealed, seal
 from idp_bridge.validation import ValidationError
@@ -159,6 +160,7 @@ def create_connection(
     except IntegrityError:
         db.session.rollback()
         raise ValidationError("identifier", f"'{identifier}' is already used by another connection") from None
+    audit.record("connection.create", actor="admin", target=identifier, encryption=encryption)
     return connection
 
 
@@ -173,6 +175,8 @@ def update_connection(secret_key: str, connection: Connection, **changes: Any) -
         db.session.rollback()
         raise
     db.session.commit()
+    audit.record("connection.update", actor="admin", target=connection.identifier,
+                 fields=sorted(k for k, v in changes.items() if v not in (None, False)))
     return connection
 
 
@@ -212,8 +216,10 @@ def _apply_changes(secret_key: str, connection: Connection, changes: dict[str, A
 
 
 def delete_connection(connection: Connection) -> None:
+    identifier = connection.identifier
     db.session.delete(connection)
     db.session.commit()
+    audit.record("connection.delete", actor="admin", target=identifier)
 
 
 def connection_secrets(secret_key: str, connection: Connection) -> ConnectionSecrets:

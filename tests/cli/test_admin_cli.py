@@ -100,3 +100,18 @@ def test_keys_rotate_keeps_old_key_published(cli_run: Any, app: Flask, live_url:
     with app.app_context():
         for row in db.session.scalars(db.select(SigningKey)):
             assert '"d"' not in row.private_jwk_sealed and "d" not in row.public_jwk
+
+
+def test_audit_log_records_admin_actions_and_reads_back(cli_run: Any) -> None:
+    client = _json(cli_run("client", "create", "--name", "Audited", "--redirect-uri", "https://a.example/cb",
+                           "--json"))
+    _json(cli_run("client", "rotate-secret", client["client_id"], "--json"))
+    _json(cli_run("keys", "rotate", "--json"))
+    events = _json(cli_run("audit", "--json"))["events"]
+    actions = [e["action"] for e in events]
+    assert actions[:3] == ["keys.rotate", "client.rotate_secret", "client.create"]
+    assert client["client_secret"] not in json.dumps(events)
+    only = _json(cli_run("audit", "--action", "client.create", "--since", "2020-01-01", "--json"))["events"]
+    assert [e["target"] for e in only] == [client["client_id"]]
+    bad = cli_run("audit", "--since", "yesterday", "--json")
+    assert bad.exit_code == 2 and json.loads(bad.output)["field"] == "since"

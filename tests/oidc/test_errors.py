@@ -190,3 +190,24 @@ def test_userinfo_rejects_bad_tokens(live_url: str) -> None:
         response = requests.get(f"{live_url}/oauth/userinfo", headers=header, timeout=5)
         assert response.status_code == 401
         assert "WWW-Authenticate" in response.headers
+
+
+def test_client_secret_guessing_is_locked_out(live_url: str, rp: Rp, login: Any) -> None:
+    done = login(rp)
+    for _ in range(10):
+        wrong = _token(live_url, rp, {"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT},
+                       (rp.client_id, "guess"))
+        assert wrong.status_code == 401
+    locked = _token(live_url, rp, {"grant_type": "authorization_code", "code": done.params["code"],
+                                   "redirect_uri": REDIRECT, "code_verifier": done.verifier})
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "60"
+    assert locked.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("header", ["Basic", "Bearer", "Basic !!!notbase64", "Basic " + "QQ=="])
+def test_malformed_client_authorization_is_401(live_url: str, header: str) -> None:
+    for path in ("/oauth/token", "/oauth/revoke", "/oauth/introspect"):
+        response = requests.post(live_url + path, headers={"Authorization": header}, data={"token": "x",
+                                                                                           "grant_type": "x"},
+                                 timeout=5)
+        assert response.status_code in (400, 401), (path, response.status_code, response.text)

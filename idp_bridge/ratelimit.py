@@ -1,0 +1,56 @@
+"""Fixed-window counters shared by every worker through the database (QR creation, failed client logins).
+
+One atomic ``UPDATE … SET count = count + 1 WHERE count < limit`` per hit: no read-modify-write race.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Integer, String
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp_bridge.extensions import db
+
+
+class RateCounter(db.Model):  # type: ignore[name-defined]
+    """The count of one key in its current window (older windows are simply overwritten)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def hit(key: str, window: int, limit: int) -> int | None:
+    """Count one hit; returns the new count, or None when the limit is already reached in this window."""
+    key = key[:96]
+    for _ in range(3):
+        updated = db.session.execute(
+            db.update(RateCounter).where(RateCounter.key == key, RateCounter.window == window,
+                                         RateCounter.count < limit)
+            .values(count=RateCounter.count + 1)
+        )
+        if updated.rowcount == 1:  # type: ignore[attr-defined]
+            db.session.commit()
+            row = db.session.get(RateCounter, key, populate_existing=True)
+            return row.count if row else 1
+        row = db.session.get(RateCounter, key, populate_existing=True)
+        if row is not None and row.window == window:
+            db.session.rollback()
+            return None
+        try:
+            if row is None:
+                db.session.add(RateCounter(key=key, window=window, count=1))
+            else:
+                row.window, row.count = window, 1
+            db.session.commit()
+            return 1
+        except IntegrityError:
+            db.session.rollback()
+    return None
+
+
+def count(key: str, window: int) -> int:
+    row = db.session.get(RateCounter, key[:96], populate_existing=True)
+    return row.count if row is not None and row.window == window else 0
