@@ -15,6 +15,7 @@ def test_metrics_exposes_counters(live_url: str) -> None:
     body = requests.get(f"{live_url}/metrics", timeout=5).text
     assert "idpb_http_requests_total" in body and 'endpoint="health.healthz"' in body
     assert "idpb_token_endpoint_seconds_count" in body
+    assert "idpb_event_to_browser_seconds" in body and "idpb_qr_budget_used_ratio" in body
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/.well-known/openid-configuration", "/no-such-page"])

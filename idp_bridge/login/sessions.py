@@ -41,7 +41,9 @@ def create(pending_id: str, connection: Connection) -> LoginSession:
     db.session.commit()
     on_created = current_app.extensions.get("idp_bridge.qr_created")
     if callable(on_created):
-        on_created(connection.identifier)
+        from idp_bridge.login.limits import DAILY_BUDGET, budget_used
+
+        on_created(connection.identifier, budget_used(connection.id), DAILY_BUDGET)
     return session
 
 

@@ -29,6 +29,7 @@ from idp_bridge.login.models import (
 from idp_bridge.oidc import seam
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.security import csrf
+from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
 
@@ -152,6 +153,7 @@ def events(pending_id: str) -> Response:
     last = request.headers.get("Last-Event-ID", "")
     seen = int(last) if last.isdigit() else -1
     next_url = url_for("login.complete", pending_id=pending_id, ls=session_id)
+    delivered = current_app.extensions.get("idp_bridge.event_delivered")
     db.session.remove()
 
     def stream() -> Iterator[str]:
@@ -167,6 +169,8 @@ def events(pending_id: str) -> Response:
                 sessions.refresh_expiry(current)
                 if current.version != seen:
                     seen = current.version
+                    if current.state == SUCCEEDED and current.event_at is not None and callable(delivered):
+                        delivered((utcnow() - current.event_at).total_seconds())
                     yield _event(current, t, app_name, next_url)
                 finished = current.state not in LIVE_STATES
                 db.session.remove()

@@ -60,7 +60,7 @@ def simulator() -> Iterator[LiveServer]:
 @pytest.fixture(params=["no-redis", "redis"])
 def served(request: pytest.FixtureRequest, empty_database_url: str, tmp_path: Path,
            simulator: LiveServer) -> Iterator[Served]:
-    """`idp-bridge serve` with 3 workers, without and with Redis for cross-worker notifications."""
+    """`idp-bridge serve` with 4 workers, without and with Redis for cross-worker notifications."""
     port = _free_port()
     env = _env(empty_database_url, tmp_path, port, simulator.url)
     if request.param == "redis":
@@ -69,7 +69,7 @@ def served(request: pytest.FixtureRequest, empty_database_url: str, tmp_path: Pa
                              text=True, timeout=60)
     assert refused.returncode == 1 and "idp-bridge db upgrade" in refused.stderr
     assert subprocess.run([CLI, "db", "upgrade"], env=env, capture_output=True, timeout=120).returncode == 0
-    process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "3", "--threads", "16"],
+    process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "16"],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = Served(env, port, process)
     deadline = time.time() + 30

@@ -84,7 +84,7 @@ def test_killing_every_worker_mid_login_loses_nothing(served: Served, simulator:
         browser.ticket = db.session.get(LoginSession, browser.login_session).ticket  # type: ignore[union-attr]
         db.session.remove()
     victims = _workers(served.process.pid)
-    assert len(victims) == 3
+    assert len(victims) == 4
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     deadline = time.time() + 30
@@ -101,5 +101,8 @@ def test_killing_every_worker_mid_login_loses_nothing(served: Served, simulator:
     listener.join(10)
     assert browser.events[-1]["state"] == "succeeded"
     assert "code=" in browser.finish().headers["Location"]
+    from idp_bridge.wechat.models import ProcessedEvent
+
     with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(ProcessedEvent)) == 1  # processed once
         db.engine.dispose()

@@ -47,7 +47,7 @@ def test_logins_across_workers_and_redelivery_counted_once(served: Served, simul
     bound = 1.0 if empty_database_url.startswith("postgresql") else 3.0  # NOTIFY vs the SQLite safety net
     assert max(latencies) < bound, latencies
 
-    # One more login session; its SCAN is delivered 12 times at once to the 3 workers.
+    # One more login session; its SCAN is delivered 12 times at once to the 4 workers.
     browser = Browser(served.url)
     browser.start(client_id)
     with app.app_context():
