@@ -1,0 +1,63 @@
+"""The admin CLI under hostile arguments: every command answers exit 0, 1 or 2 — never a traceback — and a
+refused command (exit 1 or 2) writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from idp_bridge.cli import cli
+from idp_bridge.extensions import db
+
+SKIP = {"serve", "demo", "run", "shell", "db"}  # servers, interactive shells, schema changes
+ARG = st.one_of(st.text(max_size=40), st.sampled_from(
+    ["--json", "--identifier", "--name", "--redirect-uri", "--app-id", "--token", "--encoding-aes-key",
+     "--encryption", "--connection", "--web-origin", "--openid", "--since", "--limit", "-1", "99999999999",
+     "javascript:alert(1)", "http://evil.example", "../../etc/passwd", "'; DROP TABLE users; --", "\x00", "🙂",
+     "A" * 3000]))
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        if name in SKIP:
+            continue
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def _rows(app: Flask) -> dict[str, int]:
+    with app.app_context():
+        counts = {t.name: db.session.execute(db.select(db.func.count()).select_from(t)).scalar_one()
+                  for t in db.metadata.sorted_tables if t.name != "audit_events"}
+        db.session.remove()
+    return counts
+
+
+def test_cli_survives_hostile_arguments(app: Flask, cli_run: Any) -> None:
+    commands = _commands(cli)
+    assert len(commands) >= 20
+    tried: list[int] = []
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(args=st.lists(ARG, max_size=6))
+    def attack(args: list[str]) -> None:
+        for command in commands:
+            before = _rows(app)
+            result = cli_run(*command, *args)
+            tried.append(1)
+            assert result.exit_code in (0, 1, 2), (command, args, result.output, result.exception)
+            assert result.exception is None or isinstance(result.exception, SystemExit), (command, args)
+            assert "Traceback" not in result.output
+            if result.exit_code != 0:
+                assert _rows(app) == before, (command, args)
+
+    attack()
+    print(f"\nCLI bad-input battery: {len(tried)} invocations over {len(commands)} commands")
