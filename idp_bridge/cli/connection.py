@@ -38,7 +38,8 @@ def _common_options(func: Any) -> Any:
             click.option("--encoding-aes-key", help="EncodingAESKey (43 characters)."),
             click.option("--encryption", type=click.Choice(connections.ENCRYPTION_MODES)),
             click.option("--association", type=click.Choice(connections.ASSOCIATIONS)),
-            click.option("--reply-text", help="Passive reply sent to the user in WeChat after login."),
+            click.option("--reply-text", help="Passive reply after the scan; {app} and {time} are filled in; "
+                                              "empty for none. Default names the application and time."),
             click.option("--scene-prefix", help="Prefix of this connection's QR scenes (mode 2 routing)."),
         ]
     ):
@@ -57,9 +58,11 @@ def register(cli: click.Group) -> None:
     @click.option("--identifier", required=True, help="Lowercase letters, digits and '-', 1-31 characters.")
     @_common_options
     @click.option("--login-only", is_flag=True, help="Refuse WeChat users who are not pre-provisioned.")
+    @click.option("--confirm-in-wechat", is_flag=True,
+                  help="After the scan, the user replies the code shown on the page in the chat to finish.")
     @json_option
     @json_errors
-    def create(identifier: str, login_only: bool, as_json: bool, **options: Any) -> None:
+    def create(identifier: str, login_only: bool, confirm_in_wechat: bool, as_json: bool, **options: Any) -> None:
         """Create a connection and print the callback URL for the WeChat console."""
         for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
             if options.get(required) is None:
@@ -76,8 +79,9 @@ def register(cli: click.Group) -> None:
                 encoding_aes_key=options["encoding_aes_key"],
                 login_only=login_only,
                 association=options["association"] or "none",
-                reply_text=options["reply_text"] or "",
+                reply_text=options["reply_text"],
                 scene_prefix=options["scene_prefix"],
+                confirm_in_wechat=confirm_in_wechat,
             )
         except ValidationError as exc:
             raise CliInvalid(exc.field, exc.rule) from None
@@ -112,6 +116,7 @@ def register(cli: click.Group) -> None:
     @click.argument("identifier")
     @_common_options
     @click.option("--login-only/--no-login-only", default=None)
+    @click.option("--confirm-in-wechat/--no-confirm-in-wechat", default=None)
     @click.option("--drop-previous-aes-key", is_flag=True, help="Finish a key change: forget the previous key.")
     @json_option
     @json_errors

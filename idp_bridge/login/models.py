@@ -11,9 +11,9 @@ from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
 
-WAITING, SCANNED, BINDING, SUCCEEDED, REFUSED, EXPIRED, COMPLETED = (
-    "waiting", "scanned", "binding", "succeeded", "refused", "expired", "completed")
-LIVE_STATES = (WAITING, SCANNED, BINDING)
+WAITING, SCANNED, BINDING, CONFIRM, SUCCEEDED, REFUSED, EXPIRED, COMPLETED = (
+    "waiting", "scanned", "binding", "confirm", "succeeded", "refused", "expired", "completed")
+LIVE_STATES = (WAITING, SCANNED, BINDING, CONFIRM)
 
 
 class LoginSession(db.Model):  # type: ignore[name-defined]
@@ -34,6 +34,7 @@ class LoginSession(db.Model):  # type: ignore[name-defined]
     unionid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     binding_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    confirm_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

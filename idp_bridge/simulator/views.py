@@ -129,8 +129,8 @@ def user_info() -> Response:
     return jsonify(body)
 
 
-def act(ticket_id: str, user: str, action: str) -> dict[str, Any]:
-    """What a person does on the phone: follow, scan (already following) or unfollow; pushes the event."""
+def act(ticket_id: str, user: str, action: str, content: str = "") -> dict[str, Any]:
+    """What a person does on the phone: follow, scan (already following), unfollow, or send a chat text."""
     sim = state()
     with sim.lock:
         ticket = sim.tickets.get(ticket_id)
@@ -142,6 +142,10 @@ def act(ticket_id: str, user: str, action: str) -> dict[str, Any]:
     if account is None:
         return {"status": "unknown_account", "reply": None}
     openid = openid_for(account.app_id, user)
+    if action == "text":
+        xml = messages.render_text_message(account.original_id, openid, content[:600], int(time.time()),
+                                           secrets.randbelow(10**18))
+        return _deliver(account, openid, xml, "text")
     with sim.lock:
         sim.people[(account.app_id, openid)] = user
         following = (account.app_id, openid) in sim.follows
@@ -159,6 +163,11 @@ def act(ticket_id: str, user: str, action: str) -> dict[str, Any]:
             return {"status": "bad_action", "reply": None}
     xml = messages.render_event_xml(account.original_id, openid, int(time.time()), event, key or None,
                                     ticket_id if event != "unsubscribe" else None)
+    return _deliver(account, openid, xml, event)
+
+
+def _deliver(account: SimAccount, openid: str, xml: str, event: str) -> dict[str, Any]:
+    """Sign (and encrypt) the push like WeChat and post it to the account's server URL."""
     push = build_push(xml, token=account.token, mode=account.encryption, app_id=account.app_id, openid=openid,
                       to_user=account.original_id, encoding_aes_key=account.encoding_aes_key)
     try:
@@ -187,7 +196,7 @@ def phone(ticket: str) -> str:
 @bp.post("/qr/<ticket>")
 def phone_act(ticket: str) -> str:
     user = (request.form.get("user") or "Alice").strip()[:40] or "Alice"
-    result = act(ticket, user, request.form.get("action", ""))
+    result = act(ticket, user, request.form.get("action", ""), request.form.get("content", ""))
     with state().lock:
         found = state().tickets.get(ticket)
     account = _accounts().get(found.app_id) if found else None
@@ -198,7 +207,8 @@ def phone_act(ticket: str) -> str:
 @bp.post("/api/scan")
 def api_scan() -> Response:
     body = request.get_json(silent=True) or {}
-    return jsonify(act(str(body.get("ticket", "")), str(body.get("user", "Alice")), str(body.get("action", ""))))
+    return jsonify(act(str(body.get("ticket", "")), str(body.get("user", "Alice")), str(body.get("action", "")),
+                       str(body.get("content", ""))))
 
 
 @bp.post("/control/fail")

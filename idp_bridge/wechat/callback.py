@@ -23,7 +23,7 @@ from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat import crypto, messages
 from idp_bridge.wechat.connections import ConnectionSecrets, connection_secrets, get_connection
-from idp_bridge.wechat.dispatch import LoginEvent, login_event_handler
+from idp_bridge.wechat.dispatch import LoginEvent, login_event_handler, text_handler
 from idp_bridge.wechat.models import Connection, ProcessedEvent
 
 bp = Blueprint("wechat_callback", __name__)
@@ -133,8 +133,20 @@ def _claim(connection: Connection, message: messages.Message) -> ProcessedEvent 
     return row
 
 
+def _dispatch_text(connection: Connection, message: messages.TextMessage) -> str | None:
+    """Chat texts matter only on connections that confirm logins in WeChat."""
+    handler = text_handler(current_app._get_current_object())  # type: ignore[attr-defined]
+    if handler is None or not connection.confirm_in_wechat or len(message.content) > 64:
+        return None
+    if _claim(connection, message) is None:
+        return None
+    return handler(connection.id, message.from_user, message.content)
+
+
 def _dispatch(connection: Connection, verified: Verified) -> str | None:
     message = verified.message
+    if isinstance(message, messages.TextMessage):
+        return _dispatch_text(connection, message)
     scene = messages.login_scene(message, connection.scene_prefix)
     handler = login_event_handler(current_app._get_current_object())  # type: ignore[attr-defined]
     if scene is None or handler is None or not isinstance(message, messages.Event):

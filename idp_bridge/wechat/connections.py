@@ -28,6 +28,8 @@ _APP_ID = re.compile(r"wx[0-9a-f]{16}")
 _APP_SECRET = re.compile(r"[A-Za-z0-9]{16,64}")
 _SCENE_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,16}")
 _MAX_REPLY = 600  # WeChat truncates long passive replies; 600 characters keeps it readable on a phone
+# Names the application and the time, so a person tricked into scanning someone else's QR code notices.
+DEFAULT_REPLY = "你正在登录「{app}」（{time}）。如非本人操作，请忽略。/ Signing in to {app} at {time}."
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,9 @@ def create_connection(
     encoding_aes_key: str | None = None,
     login_only: bool = False,
     association: str = "none",
-    reply_text: str = "",
+    reply_text: str | None = None,
     scene_prefix: str | None = None,
+    confirm_in_wechat: bool = False,
 ) -> Connection:
     """Validate everything first, then write once: on any error nothing is stored."""
     _check("identifier", identifier, _IDENTIFIER, "1-31 characters of lowercase letters, digits and '-'")
@@ -138,6 +141,7 @@ def create_connection(
     if encoding_aes_key is not None or encryption != "plaintext":
         _aes_key(encoding_aes_key, " (required unless encryption is plaintext)")
     _association(association)
+    reply_text = DEFAULT_REPLY if reply_text is None else reply_text
     _check_text("reply_text", reply_text, _MAX_REPLY, allow_empty=True)
     prefix = _scene_prefix(scene_prefix if scene_prefix is not None else f"{identifier[:10]}_".replace("-", "_"))
 
@@ -153,6 +157,7 @@ def create_connection(
         association=association,
         reply_text=reply_text,
         scene_prefix=prefix,
+        confirm_in_wechat=confirm_in_wechat,
     )
     db.session.add(connection)
     try:
@@ -211,6 +216,8 @@ def _apply_changes(secret_key: str, connection: Connection, changes: dict[str, A
         connection.association = _association(association)
     if (reply := changes.get("reply_text")) is not None:
         connection.reply_text = _check_text("reply_text", reply, _MAX_REPLY, allow_empty=True)
+    if (confirm := changes.get("confirm_in_wechat")) is not None:
+        connection.confirm_in_wechat = bool(confirm)
     if (prefix := changes.get("scene_prefix")) is not None:
         connection.scene_prefix = _scene_prefix(prefix)
 
@@ -248,6 +255,7 @@ def describe(issuer: str, connection: Connection) -> dict[str, Any]:
         "association": connection.association,
         "reply_text": connection.reply_text,
         "scene_prefix": connection.scene_prefix,
+        "confirm_in_wechat": connection.confirm_in_wechat,
         "key_change_in_progress": connection.previous_aes_key_sealed is not None,
         "callback_url": callback_url(issuer, connection),
         "created_at": connection.created_at.isoformat() if connection.created_at else None,

@@ -38,6 +38,21 @@ def set_login_event_handler(app: Flask, handler: LoginEventHandler) -> None:
     app.extensions[_KEY] = handler
 
 
+TextHandler = Callable[[int, str, str], "str | None"]
+_TEXT_KEY = "idp_bridge.text_handler"
+
+
+def set_text_handler(app: Flask, handler: TextHandler) -> None:
+    """Register the function that receives chat texts (connection id, openid, content) on connections that
+    confirm logins in WeChat; it returns the passive reply text or None."""
+    app.extensions[_TEXT_KEY] = handler
+
+
+def text_handler(app: Flask) -> TextHandler | None:
+    handler = app.extensions.get(_TEXT_KEY)
+    return handler if callable(handler) else None
+
+
 def login_event_handler(app: Flask) -> LoginEventHandler | None:
     handler = app.extensions.get(_KEY)
     return handler if callable(handler) else None

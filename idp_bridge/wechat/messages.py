@@ -204,6 +204,12 @@ def render_text_reply(to_user: str, from_user: str, content: str, create_time: i
     )
 
 
+def render_text_message(to_user: str, from_user: str, content: str, create_time: int, msg_id: int) -> str:
+    """A chat text as WeChat pushes it (used by the simulator and tests)."""
+    return render_text_reply(to_user, from_user, content, create_time).replace(
+        "</xml>", f"<MsgId>{int(msg_id)}</MsgId></xml>")
+
+
 def render_event_xml(
     to_user: str,
     from_user: str,

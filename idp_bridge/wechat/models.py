@@ -29,6 +29,7 @@ class Connection(db.Model):  # type: ignore[name-defined]
     login_only: Mapped[bool] = mapped_column(Boolean, default=False)
     association: Mapped[str] = mapped_column(String(16), default="none")  # none | unionid | binding
     reply_text: Mapped[str] = mapped_column(Text, default="")
+    confirm_in_wechat: Mapped[bool] = mapped_column(Boolean, default=False)
     scene_prefix: Mapped[str] = mapped_column(String(16), default="login_")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

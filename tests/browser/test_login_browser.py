@@ -226,3 +226,28 @@ def test_no_500_on_the_login_pages_with_junk(page: Page, live_url: str) -> None:
                  "/apps/nope/try"):
         response = requests.get(live_url + path, timeout=5)
         assert response.status_code in (400, 404), (path, response.status_code)
+
+
+def test_confirm_in_wechat_flow(app: Flask, page: Page, context: BrowserContext, live_url: str, rp: dict[str, str],
+                                make_connection: Any, database_url: str) -> None:
+    from idp_bridge.oidc.models import Client
+    from idp_bridge.oidc.registration import update_client
+
+    make_connection("careful", confirm_in_wechat=True, scene_prefix="cf_", display_name="安全服务号")
+    with app.app_context():
+        client = db.session.scalar(db.select(Client).where(Client.client_id == rp["client_id"]))
+        assert client is not None
+        update_client(client, connections=["careful"])
+    _login_page(page, rp)
+    ticket = ticket_of(page)
+    phone(live_url, ticket, "Quinn", "follow")
+    expect(page.locator("#confirm-code")).to_be_visible()
+    code = page.inner_text("#confirm-code")
+    if database_url.startswith("sqlite"):
+        shot(page, "login-confirm")
+    phone_page = context.new_page()
+    phone_page.goto(f"{live_url}/_simulator/qr/{ticket}?user=Quinn")
+    phone_page.fill("#sim-content", code)
+    phone_page.click("#sim-send")
+    expect(phone_page.locator("#sim-result")).to_contain_text("Confirmed")
+    expect(page.locator("#rp-signed-in")).to_be_visible()

@@ -84,8 +84,9 @@ class Browser:
         self.ticket = ticket.group(1) if ticket else ""
         return self.page
 
-    def listen(self) -> threading.Thread:
-        """Read the status stream in the background, recording every state event."""
+    def listen(self, until: tuple[str, ...] = ("succeeded", "refused", "expired", "binding", "confirm")
+               ) -> threading.Thread:
+        """Read the status stream in the background, recording every state event until one of ``until``."""
         url = f"{self.base}/login/{self.pending_id}/events"
 
         def run() -> None:
@@ -93,7 +94,7 @@ class Browser:
                 for line in response.iter_lines(decode_unicode=True):
                     if line and line.startswith("data: "):
                         self.events.append(json.loads(line[6:]))
-                        if self.events[-1]["state"] not in ("waiting", "scanned"):
+                        if self.events[-1]["state"] in until:
                             return
 
         thread = threading.Thread(target=run, daemon=True)

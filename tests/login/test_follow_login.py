@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -231,3 +232,44 @@ def test_forged_and_replayed_events_never_complete_a_login(app: Flask, live_url:
     assert requests.post(url, params=genuine.params, data=genuine.body, timeout=5).text == "success"
     with app.app_context():
         assert db.session.get(LoginSession, other.login_session).state == "waiting"  # type: ignore[union-attr]
+
+
+def test_confirm_in_wechat_needs_the_code_from_the_page(app: Flask, live_url: str, make_connection: Any) -> None:
+    from idp_bridge.oidc.registration import create_client
+
+    make_connection("careful", confirm_in_wechat=True, scene_prefix="cf_", reply_text=None)
+    with app.app_context():
+        client_id = create_client("Bank", [REDIRECT], connections=["careful"])[0].client_id
+    browser = Browser(live_url)
+    browser.start(client_id)
+    listener = browser.listen()
+    first = scan(live_url, browser.ticket, "Nina", "follow")
+    assert "Bank" in first["reply"] and "4-digit" in first["reply"]  # the chat names the application
+    listener.join(10)
+    assert browser.events[-1]["state"] == "confirm"
+    page = browser.open_page()
+    code = page.text.split('id="confirm-code"', 1)[1].split(">", 1)[1].split("<", 1)[0]
+    assert len(code) == 4 and 'id="qr"' not in page.text
+    wrong = "0000" if code != "0000" else "1111"
+    sent = requests.post(f"{live_url}/_simulator/api/scan", timeout=10,
+                         json={"ticket": browser.ticket, "user": "Nina", "action": "text", "content": wrong}).json()
+    assert "does not match" in sent["reply"]
+    listener = browser.listen(until=("succeeded", "refused"))
+    requests.post(f"{live_url}/_simulator/api/scan", timeout=10,
+                  json={"ticket": browser.ticket, "user": "Nina", "action": "text", "content": f" {code} "})
+    listener.join(10)
+    assert browser.events[-1]["state"] == "succeeded"
+    assert "code" in client_params(browser.finish())
+
+
+def test_default_reply_names_application_and_time(app: Flask, live_url: str, make_connection: Any) -> None:
+    from idp_bridge.oidc.registration import create_client
+
+    make_connection("plain", scene_prefix="pl_", reply_text=None)
+    with app.app_context():
+        client_id = create_client("Shop Two", [REDIRECT], connections=["plain"])[0].client_id
+    browser = Browser(live_url)
+    browser.start(client_id)
+    reply = scan(live_url, browser.ticket, "Omar", "follow")["reply"]
+    assert "Shop Two" in reply
+    assert re.search(r"\d\d:\d\d", reply.split("Shop Two", 1)[1])  # the time follows the application's name

@@ -4,11 +4,12 @@
   "use strict";
   var root = document.getElementById("login-root");
   var status = document.getElementById("status");
-  var live = { waiting: 1, scanned: 1 };
+  var live = { waiting: 1, scanned: 1, confirm: 1 };
   // Only a page rendered while the QR is live listens: a refused or binding page is final as rendered.
   if (!root || !root.getAttribute("data-events-url") || !window.EventSource ||
       !live[root.getAttribute("data-state")]) { return; }
   var pageUrl = root.getAttribute("data-page-url");
+  var rendered = root.getAttribute("data-state");  // what the server rendered (the confirm code, for one)
 
   function show(state, message) {
     status.setAttribute("data-state", state);
@@ -27,7 +28,8 @@
     } else if (data.state === "expired") {
       source.close();
       window.location.replace(pageUrl);  // the page makes a new QR code for the same login
-    } else if (data.state === "binding" || data.state === "refused") {
+    } else if (data.state === "binding" || data.state === "refused" ||
+               (data.state === "confirm" && rendered !== "confirm")) {
       source.close();
       window.location.replace(pageUrl);  // server-rendered form or message
     } else if (!live[data.state]) {

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4e44bff11130
+Revision ID: f0e7169e7820
 Revises: 
-Create Date: 2026-11-24 16:11:28.834011
+Create Date: 2026-11-24 16:19:05.926078
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '4e44bff11130'
+revision = 'f0e7169e7820'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -64,6 +64,7 @@ def upgrade():
     sa.Column('login_only', sa.Boolean(), nullable=False),
     sa.Column('association', sa.String(length=16), nullable=False),
     sa.Column('reply_text', sa.Text(), nullable=False),
+    sa.Column('confirm_in_wechat', sa.Boolean(), nullable=False),
     sa.Column('scene_prefix', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
@@ -215,6 +216,7 @@ def upgrade():
     sa.Column('unionid', sa.String(length=64), nullable=True),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('binding_attempts', sa.Integer(), nullable=False),
+    sa.Column('confirm_code', sa.String(length=8), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('event_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
