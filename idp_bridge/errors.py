@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,18 @@ def _handle_http(error: HTTPException) -> Response | HTTPException:
     return error_response(error.code, code, error.description or error.name)
 
 
+def _handle_database_down(error: OperationalError) -> Response:
+    """The database is unreachable: a clear, retryable 503 (WeChat re-delivers; browsers can reload)."""
+    from idp_bridge.extensions import db
+
+    db.session.rollback()
+    log.error("database unavailable on %s %s: %s", request.method, request.path, type(error.orig).__name__)
+    response = error_response(503, "temporarily_unavailable",
+                              "The service is temporarily unavailable. Please try again in a moment.")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _handle_unexpected(error: Exception) -> Response:
     if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
         return _handle_http(error)  # type: ignore[return-value]
@@ -81,5 +94,6 @@ def _handle_unexpected(error: Exception) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, _handle_domain)
+    app.register_error_handler(OperationalError, _handle_database_down)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)

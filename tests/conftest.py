@@ -6,7 +6,9 @@ test session creates its own throw-away PostgreSQL database and drops it at the 
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +144,34 @@ def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+SECRET_PATTERNS = [
+    re.compile(r"(?<![A-Za-z_])(access_token|refresh_token|id_token|client_secret|code|echostr)=(?!\*\*\*)[^&\s]{12,}"),
+    re.compile(r'"(access_token|refresh_token|id_token|client_secret|app_secret)"\s*:\s*"[^"]{12,}"'),
+    re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}"),  # a JWT
+]
+
+
+class _LogCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage() + ("\n" + self.format(record) if record.exc_info else ""))
+        except Exception:  # a broken record must not break the test run
+            self.messages.append(f"<unformattable record from {record.name}>")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secrets_in_application_logs() -> Iterator[None]:
+    """Across the whole test run, nothing idp-bridge logs may contain a code, token, secret or JWT (issue 6)."""
+    collector = _LogCollector()
+    logger = logging.getLogger("idp_bridge")
+    logger.addHandler(collector)
+    yield
+    logger.removeHandler(collector)
+    leaks = [m for m in collector.messages if any(p.search(m) for p in SECRET_PATTERNS)]
+    assert not leaks, f"secrets in application logs: {leaks[:3]}"

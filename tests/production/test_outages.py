@@ -52,6 +52,13 @@ def test_readyz_turns_503_and_recovers_without_restart(pg_database: str, tmp_pat
         down = requests.get(f"{server.url}/readyz", timeout=10)
         assert down.status_code == 503 and "Traceback" not in down.text
         assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        for method, path in (("GET", "/oauth/authorize?client_id=x&response_type=code"),
+                             ("POST", "/connections/social/acme/events?signature=x&timestamp=1&nonce=1"),
+                             ("POST", "/oauth/token"), ("GET", "/oauth/jwks")):
+            answer = requests.request(method, server.url + path, timeout=10, auth=("some-client", "secret"),
+                                      data={"grant_type": "authorization_code", "code": "x"})
+            assert answer.status_code == 503, (path, answer.status_code)  # retryable, never a 500
+            assert answer.headers["Retry-After"] == "5" and "Traceback" not in answer.text
         proxy.start()
         assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
     finally:
