@@ -15,8 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from idp_bridge.extensions import db, migrate
+from idp_bridge.login import notify
 
 
 class NotMigrated(RuntimeError):
@@ -35,6 +37,16 @@ def check_migrated(app: Flask) -> None:
         raise NotMigrated(
             f"the database is at revision {sorted(current) or 'none'} but this version needs {sorted(heads)}: "
             "run `idp-bridge db upgrade` first")
+
+
+class StreamingThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker that also ends open status streams at once on shutdown, so a graceful stop
+    does not wait for them; the pages reconnect to a live worker by themselves."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        notify.SHUTDOWN.set()
+        notify.HUB.bump()
+        super().handle_exit(sig, frame)
 
 
 class GunicornApp(BaseApplication):
@@ -58,7 +70,7 @@ def gunicorn_options(bind: str, workers: int, threads: int) -> dict[str, Any]:
     return {
         "bind": bind,
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "idp_bridge.serving.StreamingThreadWorker",
         "threads": threads,
         "timeout": 60,  # > the 25 s status stream
         "graceful_timeout": 30,

@@ -7,25 +7,16 @@ from typing import Any
 import click
 from flask import current_app
 
-from idp_bridge.cli.output import CliFailure, CliInvalid, emit, json_errors, json_option
-from idp_bridge.validation import ValidationError
+from idp_bridge.cli.common import invalid_input, issuer, loader
+from idp_bridge.cli.output import CliInvalid, emit, json_errors, json_option
 from idp_bridge.wechat import connections
-from idp_bridge.wechat.models import Connection
-
-
-def _issuer() -> str:
-    return str(current_app.config["IDP_BRIDGE"].issuer)
 
 
 def _secret_key() -> str:
     return str(current_app.config["SECRET_KEY"])
 
 
-def _load(identifier: str) -> Connection:
-    connection = connections.get_connection(identifier)
-    if connection is None:
-        raise CliFailure(f"no connection '{identifier}'")
-    return connection
+_load = loader(connections.get_connection, "connection")
 
 
 def _common_options(func: Any) -> Any:
@@ -67,7 +58,7 @@ def register(cli: click.Group) -> None:
         for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
             if options.get(required) is None:
                 raise CliInvalid(required, "is required")
-        try:
+        with invalid_input():
             connection = connections.create_connection(
                 _secret_key(),
                 identifier=identifier,
@@ -83,9 +74,7 @@ def register(cli: click.Group) -> None:
                 scene_prefix=options["scene_prefix"],
                 confirm_in_wechat=confirm_in_wechat,
             )
-        except ValidationError as exc:
-            raise CliInvalid(exc.field, exc.rule) from None
-        described = connections.describe(_issuer(), connection)
+        described = connections.describe(issuer(), connection)
         emit(described, as_json, None if as_json else
              f"Created connection '{identifier}'.\nPaste this server URL into the WeChat console "
              f"(Settings → Basic configuration):\n  {described['callback_url']}")
@@ -95,7 +84,7 @@ def register(cli: click.Group) -> None:
     @json_errors
     def list_(as_json: bool) -> None:
         """List connections (secrets are never shown)."""
-        items = [connections.describe(_issuer(), c) for c in connections.list_connections()]
+        items = [connections.describe(issuer(), c) for c in connections.list_connections()]
         if as_json:
             emit({"connections": items}, True)
             return
@@ -110,7 +99,7 @@ def register(cli: click.Group) -> None:
     @json_errors
     def show(identifier: str, as_json: bool) -> None:
         """Show one connection (secrets are never shown)."""
-        emit(connections.describe(_issuer(), _load(identifier)), as_json)
+        emit(connections.describe(issuer(), _load(identifier)), as_json)
 
     @connection_group.command("update")
     @click.argument("identifier")
@@ -123,11 +112,9 @@ def register(cli: click.Group) -> None:
     def update(identifier: str, as_json: bool, **options: Any) -> None:
         """Change a connection; a new --encoding-aes-key keeps the old one as previous until dropped."""
         connection = _load(identifier)
-        try:
+        with invalid_input():
             connections.update_connection(_secret_key(), connection, **options)
-        except ValidationError as exc:
-            raise CliInvalid(exc.field, exc.rule) from None
-        emit(connections.describe(_issuer(), connection), as_json)
+        emit(connections.describe(issuer(), connection), as_json)
 
     @connection_group.command("delete")
     @click.argument("identifier")

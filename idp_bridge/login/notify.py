@@ -57,6 +57,7 @@ class Hub:
 
 
 HUB = Hub()
+SHUTDOWN = threading.Event()  # set by the gunicorn worker on SIGTERM: open status streams end at once
 
 
 def publish(session_id: str, database_url: str, redis_url: str | None) -> None:

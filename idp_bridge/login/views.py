@@ -174,7 +174,7 @@ def events(pending_id: str) -> Response:
                     yield _event(current, t, app_name, next_url)
                 finished = current.state not in LIVE_STATES
                 db.session.remove()
-            if finished or time.monotonic() >= deadline:
+            if finished or time.monotonic() >= deadline or notify.SHUTDOWN.is_set():
                 return
             version = notify.HUB.wait(version, min(SAFETY_NET_SECONDS, max(0.0, deadline - time.monotonic())))
 

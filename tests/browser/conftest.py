@@ -13,14 +13,14 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from idp_bridge.oidc.registration import create_client, update_client
-from idp_bridge.wechat.connections import create_connection
 from tests.browser.rp import create_rp_app
+
+# The simulator-enabled app and the connection factory are the follow-login tests' own fixtures.
+from tests.login.conftest import APP_ID, app_config, make_connection  # noqa: E402,F401
 from tests.support.live import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-AES = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-APP_ID = "wx0123456789abcdef"
 
 pytestmark = pytest.mark.browser
 
@@ -48,23 +48,6 @@ def page(context: BrowserContext) -> Page:
     page = context.new_page()
     page.set_default_timeout(10_000)
     return page
-
-
-@pytest.fixture
-def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
-    return {**app_config, "simulator": True}
-
-
-@pytest.fixture
-def make_connection(app: Flask) -> Any:
-    def make(identifier: str = "acme", **kw: Any) -> int:
-        options: dict[str, Any] = {"display_name": "ACME 服务号", "app_id": APP_ID, "encryption": "safe",
-                                   "encoding_aes_key": AES, "reply_text": "欢迎登录 ACME", "scene_prefix": "acme_"}
-        options.update(kw)
-        with app.app_context():
-            return create_connection(app.config["SECRET_KEY"], identifier=identifier,
-                                     app_secret="0123456789abcdef0123456789abcdef", token="Token123", **options).id
-    return make
 
 
 @pytest.fixture

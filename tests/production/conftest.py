@@ -84,7 +84,11 @@ def served(request: pytest.FixtureRequest, empty_database_url: str, tmp_path: Pa
         pytest.fail("idp-bridge serve did not become ready")
     yield server
     process.terminate()
-    process.wait(30)
+    try:
+        process.wait(40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
 
 
 def _setup(served: Served, simulator: LiveServer) -> str:

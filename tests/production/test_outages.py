@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -11,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from idp_bridge import create_app
 from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
-from tests.conftest import PG_ADMIN_URL, TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, throwaway_pg_database
 from tests.login.conftest import Browser
 from tests.production.conftest import Served, _db_app, _setup
 from tests.support.live import LiveServer
@@ -27,15 +25,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    """A PostgreSQL database of its own (this test is about PostgreSQL restarts)."""
-    name = f"idp_outage_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """A PostgreSQL database of its own (this test is about PostgreSQL outages); yields its name."""
+    with throwaway_pg_database("idp_outage") as url:
+        yield url.rsplit("/", 1)[-1]
 
 
 def test_readyz_turns_503_and_recovers_without_restart(pg_database: str, tmp_path: Path) -> None:

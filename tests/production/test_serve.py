@@ -72,8 +72,12 @@ def test_logins_across_workers_and_redelivery_counted_once(served: Served, simul
         db.engine.dispose()
 
 
-def test_graceful_stop(served: Served) -> None:
+def test_graceful_stop(served: Served, simulator: LiveServer) -> None:
     assert requests.get(f"{served.url}/healthz", timeout=5).json() == {"status": "ok"}
+    waiting = Browser(served.url)  # a login page waiting on its status stream must not delay the stop
+    waiting.start(_setup(served, simulator))
+    waiting.listen()
+    time.sleep(0.5)
     assert "idpb_http_requests_total" in requests.get(f"{served.url}/metrics", timeout=5).text
     results: list[int] = []
 
@@ -85,7 +89,9 @@ def test_graceful_stop(served: Served) -> None:
 
     worker = threading.Thread(target=in_flight)
     worker.start()
+    stopping = time.monotonic()
     served.process.terminate()
     worker.join(10)
     assert served.process.wait(30) == 0
+    assert time.monotonic() - stopping < 10  # open streams end at once instead of holding the stop
     assert results in ([200], [])  # in flight finished, or arrived after the listener closed
