@@ -2,7 +2,8 @@
 
 Every push is a distinct, correctly signed and encrypted SCAN event for a scene of the connection's prefix,
 so each one goes through signature checks, AES decryption, XML parsing, the de-duplication insert and the
-login handler (which finds no live session). Usage: python -m bench.callback_throughput [sqlite|postgresql]
+login handler (which finds no live session).
+Usage: python -m bench.callback_throughput [postgresql|sqlite] [client threads]
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from idp_bridge.wechat.push import build_push
 EVENTS, CONCURRENCY, WORKERS = 2000, 16, 2
 
 
-def main(kind: str = "postgresql") -> None:
+def main(kind: str = "postgresql", concurrency: str = str(CONCURRENCY)) -> None:
+    clients = int(concurrency)
     with database(kind) as url, bridge(url, WORKERS) as b:
         target = f"{b.url}/connections/social/bench/events"
         now = int(time.time())
@@ -28,7 +30,7 @@ def main(kind: str = "postgresql") -> None:
                              token=TOKEN, mode="safe", app_id=APP_ID, openid=f"oUSER{i:06d}", to_user="gh_bench",
                              encoding_aes_key=AES) for i in range(EVENTS)]
         session = requests.Session()
-        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY))
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=clients))
         for push in pushes[:50]:  # warm-up: imports, pools, signing keys
             session.post(target, params=push.params, data=push.body, timeout=10)
         latencies: list[float] = []
@@ -44,14 +46,14 @@ def main(kind: str = "postgresql") -> None:
                 failures += 1
 
         started = time.perf_counter()
-        with ThreadPoolExecutor(CONCURRENCY) as pool:
+        with ThreadPoolExecutor(clients) as pool:
             list(pool.map(send, range(50, EVENTS)))
         elapsed = time.perf_counter() - started
-        print(f"machine: {machine()}; database: {kind}; gunicorn workers: {WORKERS}; client threads: {CONCURRENCY}")
+        print(f"machine: {machine()}; database: {kind}; gunicorn workers: {WORKERS}; client threads: {clients}")
         print(f"safe-mode events: {len(latencies)} in {elapsed:.2f} s = {len(latencies) / elapsed:.0f} events/s "
               f"(failures: {failures}); target >= 300 events/s")
         print(summary("callback latency", latencies) + "; target p99 <= 100 ms")
 
 
 if __name__ == "__main__":
-    main(*(sys.argv[1:2] or ["postgresql"]))
+    main(*sys.argv[1:3])
