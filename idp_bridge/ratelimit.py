@@ -23,31 +23,39 @@ class RateCounter(db.Model):  # type: ignore[name-defined]
 
 
 def hit(key: str, window: int, limit: int) -> int | None:
-    """Count one hit; returns the new count, or None when the limit is already reached in this window."""
+    """Count one hit; returns the new count, or None when the limit is already reached in this window.
+
+    Every step is one atomic statement, and a step that loses a race is retried: concurrent hits never
+    produce a false refusal (an earlier version could, under a burst of first hits).
+    """
     key = key[:96]
-    for _ in range(3):
-        updated = db.session.execute(
+    for _ in range(20):
+        counted = db.session.execute(
             db.update(RateCounter).where(RateCounter.key == key, RateCounter.window == window,
                                          RateCounter.count < limit)
-            .values(count=RateCounter.count + 1)
-        )
-        if updated.rowcount == 1:  # type: ignore[attr-defined]
+            .values(count=RateCounter.count + 1))
+        if counted.rowcount == 1:  # type: ignore[attr-defined]
             db.session.commit()
             row = db.session.get(RateCounter, key, populate_existing=True)
             return row.count if row else 1
+        reset = db.session.execute(
+            db.update(RateCounter).where(RateCounter.key == key, RateCounter.window != window)
+            .values(window=window, count=1))
+        if reset.rowcount == 1:  # type: ignore[attr-defined]
+            db.session.commit()
+            return 1
+        db.session.commit()
         row = db.session.get(RateCounter, key, populate_existing=True)
-        if row is not None and row.window == window:
-            db.session.rollback()
-            return None
+        if row is not None:
+            if row.window == window and row.count >= limit:
+                return None
+            continue  # another worker moved the window between our statements: count again
         try:
-            if row is None:
-                db.session.add(RateCounter(key=key, window=window, count=1))
-            else:
-                row.window, row.count = window, 1
+            db.session.add(RateCounter(key=key, window=window, count=1))
             db.session.commit()
             return 1
         except IntegrityError:
-            db.session.rollback()
+            db.session.rollback()  # another worker created it: count again
     return None
 
 
