@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,8 +94,14 @@ def phone(base: str, ticket: str, user: str, action: str = "follow") -> dict[str
 
 
 def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    """Take the screenshot every run; write it to docs/screenshots/ when missing or when
+    IDPB_UPDATE_SCREENSHOTS=1 (QR codes are random, so rewriting them on every run would dirty the tree)."""
+    target = SCREENSHOTS / f"{name}.png"
+    if target.exists() and os.environ.get("IDPB_UPDATE_SCREENSHOTS") != "1":
+        target = Path(tempfile.gettempdir()) / "idp-bridge-screenshots" / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
+    assert target.stat().st_size > 1000
 
 
 def storage_dump(context: BrowserContext, page: Page) -> str:
