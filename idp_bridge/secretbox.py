@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import os
+from functools import lru_cache
 
 from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
@@ -24,7 +25,9 @@ class SecretBoxError(ValueError):
     """A stored secret cannot be decrypted: wrong ``IDP_BRIDGE_SECRET_KEY`` or tampered data."""
 
 
+@lru_cache(maxsize=128)
 def _key(secret_key: str, purpose: str) -> bytes:
+    """Derived once per (key, purpose): the callback unseals a connection's secrets on every push."""
     derived = HKDF(secret_key.encode(), 32, b"idp-bridge", SHA256, context=purpose.encode())
     return derived if isinstance(derived, bytes) else derived[0]
 

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import text
@@ -77,32 +78,37 @@ def publish(session_id: str, database_url: str, redis_url: str | None) -> None:
                     type(exc).__name__)
 
 
+def _relay_forever(hub: Hub, backend: str, notifications: Callable[[], Iterable[object]]) -> None:
+    """Bump the hub for every notification; on a lost connection wake everyone (they re-read) and retry."""
+    while True:
+        try:
+            for _ in notifications():
+                hub.bump()
+        except Exception as exc:
+            log.warning("%s login listener lost its connection (%s); retrying", backend, type(exc).__name__)
+            hub.bump()
+            time.sleep(1)
+
+
 def _listen_postgres(hub: Hub, database_url: str) -> None:
     import psycopg
 
     dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    while True:
-        try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(f"LISTEN {CHANNEL}")
-                for _ in conn.notifies():
-                    hub.bump()
-        except Exception as exc:
-            log.warning("PostgreSQL login listener lost its connection (%s); retrying", type(exc).__name__)
-            hub.bump()
-            time.sleep(1)
+
+    def notifications() -> Iterator[object]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            yield from conn.notifies()
+
+    _relay_forever(hub, "PostgreSQL", notifications)
 
 
 def _listen_redis(hub: Hub, redis_url: str) -> None:
     import redis
 
-    while True:
-        try:
-            pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(CHANNEL)
-            for _ in pubsub.listen():
-                hub.bump()
-        except Exception as exc:
-            log.warning("Redis login listener lost its connection (%s); retrying", type(exc).__name__)
-            hub.bump()
-            time.sleep(1)
+    def notifications() -> Iterator[object]:
+        pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(CHANNEL)
+        yield from pubsub.listen()
+
+    _relay_forever(hub, "Redis", notifications)
