@@ -7,6 +7,7 @@ starts half-configured fails later in ways far harder to diagnose.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import stat
@@ -88,6 +89,9 @@ class Settings:
     sso_session_lifetime: int = 8 * 3600
     qr_expire_seconds: int = 300
     qr_per_ip_per_minute: int = 30
+    streams_per_ip: int = 20
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    audit_retention_days: int = 365
 
     def as_flask_config(self) -> dict[str, Any]:
         """Flask settings derived from ours; kept in one place so the factory stays thin."""
@@ -109,7 +113,22 @@ _INT_LIMITS: dict[str, tuple[int, int]] = {
     "sso_session_lifetime": (60, 30 * 86400),
     "qr_expire_seconds": (60, 2592000),
     "qr_per_ip_per_minute": (1, 100000),
+    "streams_per_ip": (1, 10000),
+    "audit_retention_days": (1, 36500),
 }
+
+
+def _parse_networks(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs (``ipaddress`` rules); an empty value allows nobody."""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name}: {part!r} is not an IP network (e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
 
 
 def _secret_key_file(instance_dir: Path) -> str:
@@ -129,6 +148,20 @@ def _secret_key_file(instance_dir: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
     return key
+
+
+def _check_simulator_issuer(issuer: str) -> None:
+    """The simulator completes any pending login for whoever asks: only a loopback http issuer may mount it."""
+    parts = urlsplit(issuer)
+    host = parts.hostname or ""
+    loopback = host == "localhost"
+    try:
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if parts.scheme != "http" or not loopback:
+        raise ConfigError(f"{PREFIX}SIMULATOR: the WeChat simulator lets anyone complete any login; it is refused "
+                          f"unless {PREFIX}ISSUER is a loopback http URL (got {issuer!r})")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -166,6 +199,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         values["log_format"] = v
     if (v := raw("simulator")) is not None:
         values["simulator"] = _parse_bool("SIMULATOR", v)
+    if (v := raw("metrics_allow")) is not None:
+        values["metrics_allow"] = _parse_networks("METRICS_ALLOW", v)
     for name, (low, high) in _INT_LIMITS.items():
         if (v := raw(name)) is not None:
             values[name] = _parse_int(name.upper(), v, low, high)
@@ -173,6 +208,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     values.update(overrides or {})
     if "issuer" in values:
         values["issuer"] = _check_issuer(str(values["issuer"]))
+    if values.get("simulator"):
+        _check_simulator_issuer(str(values.get("issuer", Settings.issuer)))
     if values.get("simulator") and "wechat_api_base" not in values:
         # the mounted simulator answers the API calls; no real WeChat is ever contacted in that mode
         values["wechat_api_base"] = str(values.get("issuer", Settings.issuer)) + "/_simulator"
@@ -184,3 +221,12 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     if not values.get("secret_key"):
         values["secret_key"] = _secret_key_file(instance_dir)
     return Settings(**values)
+
+
+def current_settings() -> Settings:
+    """The typed settings of the app handling this request or CLI command."""
+    from flask import current_app
+
+    settings = current_app.config["IDP_BRIDGE"]
+    assert isinstance(settings, Settings)
+    return settings
