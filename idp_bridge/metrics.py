@@ -18,6 +18,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from idp_bridge import signals
+
 LOGIN_OUTCOMES = Counter("idpb_login_outcomes_total", "Logins by outcome", ["connection", "outcome"])
 WECHAT_API_CALLS = Counter("idpb_wechat_api_calls_total", "WeChat API calls by endpoint and errcode",
                            ["endpoint", "errcode"])
@@ -41,19 +43,34 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-def _qr_created(connection: str, used: int, budget: int) -> None:
+def _qr_created(_sender: object, *, connection: str, used: int, budget: int) -> None:
     QR_CREATED.labels(connection).inc()
     QR_BUDGET_USED_RATIO.labels(connection).set(used / budget if budget else 0.0)
 
 
+def _wechat_api_called(_sender: object, *, endpoint: str, errcode: int) -> None:
+    WECHAT_API_CALLS.labels(endpoint, str(errcode)).inc()
+
+
+def _login_decided(_sender: object, *, connection: str, outcome: str) -> None:
+    LOGIN_OUTCOMES.labels(connection, outcome).inc()
+
+
+def _login_delivered(_sender: object, *, seconds: float) -> None:
+    EVENT_LATENCY.observe(seconds)
+
+
+def _subscribe() -> None:
+    """Process-wide metrics observe process-wide signals; connecting twice is a no-op in blinker."""
+    signals.qr_created.connect(_qr_created)
+    signals.wechat_api_called.connect(_wechat_api_called)
+    signals.login_decided.connect(_login_decided)
+    signals.login_delivered.connect(_login_delivered)
+
+
 def init_app(app: Flask) -> None:
     """Register ``/metrics`` and the hooks that feed the counters (no edits needed in other packages)."""
-    app.extensions["idp_bridge.wechat_on_call"] = (
-        lambda endpoint, errcode: WECHAT_API_CALLS.labels(endpoint, str(errcode)).inc())
-    app.extensions["idp_bridge.login_outcome"] = (
-        lambda connection, outcome: LOGIN_OUTCOMES.labels(connection, outcome).inc())
-    app.extensions["idp_bridge.qr_created"] = _qr_created
-    app.extensions["idp_bridge.event_delivered"] = EVENT_LATENCY.observe
+    _subscribe()
 
     @app.before_request
     def _start_timer() -> None:

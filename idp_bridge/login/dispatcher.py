@@ -9,9 +9,7 @@ import secrets
 import time
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app
-
-from idp_bridge import audit
+from idp_bridge import audit, signals
 from idp_bridge.accounts.resolve import resolve
 from idp_bridge.extensions import db
 from idp_bridge.login import sessions
@@ -71,9 +69,8 @@ def handle_login_event(event: LoginEvent) -> str | None:
              (time.monotonic() - started) * 1000)
     audit.record(f"login.{outcome.kind}", actor=f"user:{outcome.user_id or '-'}", target=connection.identifier,
                  outcome=outcome.reason or "ok", login_session=session.id)
-    on_outcome = current_app.extensions.get("idp_bridge.login_outcome")
-    if callable(on_outcome):
-        on_outcome(connection.identifier, outcome.kind if outcome.kind != "refused" else f"refused_{outcome.reason}")
+    signals.login_decided.send(None, connection=connection.identifier,
+                               outcome=outcome.kind if outcome.kind != "refused" else f"refused_{outcome.reason}")
     if outcome.kind == "refused":
         return None
     return render_reply(connection.reply_text, app_name)

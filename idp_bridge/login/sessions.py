@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask import current_app
 
+from idp_bridge import signals
 from idp_bridge.extensions import db
 from idp_bridge.login import notify
 from idp_bridge.login.models import EXPIRED, LIVE_STATES, LoginSession
@@ -39,11 +40,10 @@ def create(pending_id: str, connection: Connection) -> LoginSession:
                            expires_at=utcnow() + timedelta(seconds=min(qr.expire_seconds, settings.qr_expire_seconds)))
     db.session.add(session)
     db.session.commit()
-    on_created = current_app.extensions.get("idp_bridge.qr_created")
-    if callable(on_created):
-        from idp_bridge.login.limits import DAILY_BUDGET, budget_used
+    from idp_bridge.login.limits import DAILY_BUDGET, budget_used
 
-        on_created(connection.identifier, budget_used(connection.id), DAILY_BUDGET)
+    signals.qr_created.send(None, connection=connection.identifier, used=budget_used(connection.id),
+                            budget=DAILY_BUDGET)
     return session
 
 

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from idp_bridge import signals
 from idp_bridge.accounts.resolve import MAX_BINDING_ATTEMPTS, bind
 from idp_bridge.config import Settings
 from idp_bridge.extensions import db
@@ -153,7 +154,6 @@ def events(pending_id: str) -> Response:
     last = request.headers.get("Last-Event-ID", "")
     seen = int(last) if last.isdigit() else -1
     next_url = url_for("login.complete", pending_id=pending_id, ls=session_id)
-    delivered = current_app.extensions.get("idp_bridge.event_delivered")
     db.session.remove()
 
     def stream() -> Iterator[str]:
@@ -169,8 +169,8 @@ def events(pending_id: str) -> Response:
                 sessions.refresh_expiry(current)
                 if current.version != seen:
                     seen = current.version
-                    if current.state == SUCCEEDED and current.event_at is not None and callable(delivered):
-                        delivered((utcnow() - current.event_at).total_seconds())
+                    if current.state == SUCCEEDED and current.event_at is not None:
+                        signals.login_delivered.send(None, seconds=(utcnow() - current.event_at).total_seconds())
                     yield _event(current, t, app_name, next_url)
                 finished = current.state not in LIVE_STATES
                 db.session.remove()

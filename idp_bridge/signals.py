@@ -1,0 +1,24 @@
+"""Signals between packages (blinker, as Authlib's ``integrations/flask_oauth2/signals.py``).
+
+Producers send; observers (metrics, later the events outbox) connect. Nobody calls another package back by
+a string key, and a package with no observer costs one no-op send.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: A login session reached a decision. kwargs: ``connection`` (identifier), ``outcome`` (success, binding,
+#: confirm, ``refused_<reason>``).
+login_decided = _signals.signal("login-decided")
+
+#: A temporary QR code was created. kwargs: ``connection``, ``used`` (today's count), ``budget``.
+qr_created = _signals.signal("qr-created")
+
+#: The WeChat API answered. kwargs: ``endpoint``, ``errcode`` (0 on success).
+wechat_api_called = _signals.signal("wechat-api-called")
+
+#: A decision reached the waiting page. kwargs: ``seconds`` (event accepted → pushed to the page).
+login_delivered = _signals.signal("login-delivered")
