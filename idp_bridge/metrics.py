@@ -1,13 +1,21 @@
 """Prometheus metrics (SPEC §5 ``/metrics``): logins by outcome, WeChat API calls by errcode, QR codes
 created, token endpoint latency, requests by endpoint. Works across gunicorn workers through
-``PROMETHEUS_MULTIPROC_DIR`` (``idp-bridge serve`` sets it up)."""
+``PROMETHEUS_MULTIPROC_DIR`` (``idp-bridge serve`` sets it up).
+
+``/metrics`` answers only clients inside ``IDP_BRIDGE_METRICS_ALLOW`` (SPEC §3); everyone else gets the same
+404 as an unknown path, because the counters reveal login volumes, connection names and WeChat quota use.
+The client address is ``request.remote_addr``, which ``ProxyFix`` rewrites only when
+``IDP_BRIDGE_TRUST_PROXY`` says how many proxies to believe.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
+from collections.abc import Iterable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, abort, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -19,6 +27,9 @@ from prometheus_client import (
 )
 
 from idp_bridge import signals
+from idp_bridge.config import current_settings
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOGIN_OUTCOMES = Counter("idpb_login_outcomes_total", "Logins by outcome", ["connection", "outcome"])
 WECHAT_API_CALLS = Counter("idpb_wechat_api_calls_total", "WeChat API calls by endpoint and errcode",
@@ -68,6 +79,26 @@ def _subscribe() -> None:
     signals.login_delivered.connect(_login_delivered)
 
 
+def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    """The allow-list as networks (host bits tolerated, as ``config._parse_networks`` does)."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def address_allowed(address: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether ``address`` lies in one of ``networks``. An IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2, what a
+    dual-stack socket reports for an IPv4 peer) is judged as the IPv4 address it carries; anything that is not
+    a plain IP address (empty, a zone id, a unix socket peer) is refused."""
+    if not address or "%" in address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
 def init_app(app: Flask) -> None:
     """Register ``/metrics`` and the hooks that feed the counters (no edits needed in other packages)."""
     _subscribe()
@@ -86,4 +117,6 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        if not address_allowed(request.remote_addr, parse_networks(current_settings().metrics_allow)):
+            abort(404)
         return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)

@@ -40,3 +40,39 @@ def test_secrets_never_logged_on_a_full_cli_and_callback_run(cli_run: Any, live_
     text = caplog.text + client.output.split('"client_secret"')[0]
     for value in (secret, aes, token):
         assert value not in text
+
+
+def test_metrics_answer_404_to_addresses_outside_the_allow_list(app_config: dict[str, Any]) -> None:
+    """SPEC §3 ``IDP_BRIDGE_METRICS_ALLOW``: a client outside the allowed networks gets 404, as if /metrics
+    did not exist (it reveals login volumes and connection names)."""
+    from idp_bridge import create_app
+    from tests.support.live import LiveServer
+
+    live = LiveServer()
+    app = create_app({**app_config, "issuer": live.url, "metrics_allow": ("10.0.0.0/8", "::1")})
+    try:
+        live.attach(app)
+        live.start()
+        refused = requests.get(f"{live.url}/metrics", timeout=5)
+        assert refused.status_code == 404
+        assert "idpb_" not in refused.text
+        assert requests.get(f"{live.url}/healthz", timeout=5).status_code == 200
+    finally:
+        live.stop()
+        with app.app_context():
+            from idp_bridge.extensions import db
+
+            db.engine.dispose()
+
+
+def test_metrics_allow_list_matches_networks_and_ipv4_mapped_addresses() -> None:
+    """The allow-list is a list of CIDRs (SPEC §3); an IPv4 client seen through a dual-stack socket
+    (``::ffff:127.0.0.1``) is the IPv4 client."""
+    from idp_bridge.metrics import address_allowed, parse_networks
+
+    allowed = parse_networks(("127.0.0.0/8", "::1", "10.1.0.0/16"))
+    for address in ("127.0.0.1", "127.9.9.9", "::1", "10.1.200.3", "::ffff:127.0.0.1", "::ffff:10.1.0.1"):
+        assert address_allowed(address, allowed), address
+    for address in ("10.2.0.1", "192.168.1.1", "::2", "2001:db8::1", "", None, "not-an-ip", "127.0.0.1%eth0"):
+        assert not address_allowed(address, allowed), address
+    assert not address_allowed("127.0.0.1", parse_networks(()))
