@@ -5,6 +5,8 @@ One atomic ``UPDATE … SET count = count + 1 WHERE count < limit`` per hit: no 
 
 from __future__ import annotations
 
+import ipaddress
+
 from sqlalchemy import Integer, String
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,6 +22,30 @@ class RateCounter(db.Model):  # type: ignore[name-defined]
     key: Mapped[str] = mapped_column(String(96), primary_key=True)
     window: Mapped[int] = mapped_column(Integer)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_address_key(address: str | None) -> str:
+    """The counter key of one client address for per-client limits.
+
+    IPv4 counts per address. IPv6 counts per /64: a subscriber is normally given at least a /64 (RFC 6177 §3,
+    RFC 7934 §6) and may use any address in it (SLAAC privacy addresses, RFC 8981), so a per-address key would
+    let one client rotate through 2**64 keys. An IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2, how a dual-stack
+    socket reports an IPv4 peer) is the IPv4 client it carries. Anything unparsable keeps a bounded raw form.
+    """
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "other:" + address[:48]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip)
 
 
 def hit(key: str, window: int, limit: int) -> int | None:

@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from idp_bridge.ratelimit import count, hit
+from idp_bridge.ratelimit import client_address_key, count, hit
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,9 @@ class Verdict:
 
 
 def allow_qr(connection_id: int, identifier: str, client_ip: str, per_ip_per_minute: int) -> Verdict:
-    """Check and count one QR creation for this browser's IP and this connection."""
+    """Check and count one QR creation for this browser's address (its /64 for IPv6) and this connection."""
     now = int(time.time())
-    if hit(f"ip:{client_ip[:64]}", now // 60, per_ip_per_minute) is None:
+    if hit(f"ip:{client_address_key(client_ip)}", now // 60, per_ip_per_minute) is None:
         return Verdict(False, "ip_rate")
     if hit(f"conn:{connection_id}:min", now // 60, PER_CONNECTION_PER_MINUTE) is None:
         return Verdict(False, "connection_rate")
