@@ -1,6 +1,11 @@
 """The login event handler (implements ``wechat.dispatch``): a verified scan of a live scene becomes a
 decision about a user. It runs inside WeChat's 5-second window, so the ``user/info`` call is bounded and its
-failure never fails the login (the unionid is then filled in on a later login)."""
+failure never fails the login (the unionid is then filled in on a later login).
+
+One scanner per login session (SPEC §15): the first verified event fixes the session's openid by a
+compare-and-set ``waiting → scanned``; every later move is conditioned on that openid, so an event from any
+other WeChat user (somebody who saw the QR code over a shoulder or on a shared screen) changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from idp_bridge import audit, signals
-from idp_bridge.accounts.resolve import resolve
+from idp_bridge.accounts.resolve import Outcome, resolve
 from idp_bridge.extensions import db
 from idp_bridge.login import sessions
-from idp_bridge.login.models import BINDING, CONFIRM, LIVE_STATES, REFUSED, SCANNED, SUCCEEDED, LoginSession
+from idp_bridge.login.models import LoginSession
+from idp_bridge.login.states import State
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.dispatch import LoginEvent
@@ -30,6 +36,8 @@ CONFIRM_PROMPT = ("要登录「{app}」，请在此对话中回复登录页上�
 CONFIRMED = "已确认，登录成功。/ Confirmed: you are signed in."
 CONFIRM_WRONG = "数字不正确，请核对登录页。/ That code does not match the login page."
 CONFIRM_REFUSED = "错误次数过多，登录已取消。/ Too many wrong codes: the sign-in was cancelled."
+IN_USE = ("此二维码已被他人扫描，无法用于您的登录。/ This QR code is already being used by someone else: "
+          "it cannot sign you in.")
 
 
 def _unionid(connection: Connection, openid: str) -> str | None:
@@ -41,39 +49,77 @@ def _unionid(connection: Connection, openid: str) -> str | None:
         return None
 
 
+def _claim_scanner(session: LoginSession, openid: str) -> bool:
+    """True when ``openid`` is this session's scanner: it just became it, or already was."""
+    if session.state == State.WAITING and sessions.transition(session, State.WAITING, State.SCANNED,
+                                                              openid=openid, event_at=utcnow()):
+        return True
+    return session.openid is not None and secrets.compare_digest(session.openid, openid)
+
+
 def handle_login_event(event: LoginEvent) -> str | None:
     """Scene → login session → user decision → passive reply text (the connection's, or none)."""
     started = time.monotonic()
     session = sessions.by_scene(event.connection_id, event.scene)
-    if session is None or session.state not in LIVE_STATES or session.expires_at <= utcnow():
+    if session is None or not sessions.is_live(session) or session.expires_at <= utcnow():
         log.info("login event for an unknown or finished scene on %s ignored", event.connection_identifier)
         return None
     connection = db.session.get(Connection, event.connection_id)
     if connection is None:
         return None
-    sessions.change(session, state=SCANNED, openid=event.openid, event_at=utcnow())
+    if not _claim_scanner(session, event.openid):
+        log.warning("second scanner refused on a login session of %s", connection.identifier)
+        audit.record("login.second_scanner", actor="wechat", target=connection.identifier,
+                     outcome="refused", login_session=session.id)
+        return IN_USE
+    app_name = _app_name(session)
+    if session.state == State.CONFIRM:
+        return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
+    if session.state != State.SCANNED:
+        return None  # binding form already shown; a re-scan changes nothing
     unionid = _unionid(connection, event.openid)
     outcome = resolve(connection, event.openid, unionid)
-    app_name = _app_name(session)
-    if outcome.kind == "success" and connection.confirm_in_wechat:
-        sessions.change(session, state=CONFIRM, user_id=outcome.user_id, unionid=unionid,
-                        confirm_code=f"{secrets.randbelow(10000):04d}")
-        return CONFIRM_PROMPT.format(app=app_name)
-    if outcome.kind == "success":
-        sessions.change(session, state=SUCCEEDED, user_id=outcome.user_id, unionid=unionid)
-    elif outcome.kind == "binding":
-        sessions.change(session, state=BINDING, unionid=unionid)
-    else:
-        sessions.change(session, state=REFUSED, refusal=outcome.reason, user_id=outcome.user_id)
+    reply = decide(session, connection, outcome, unionid, source=State.SCANNED)
     log.info("login event on %s → %s in %.0f ms", connection.identifier, outcome.kind,
              (time.monotonic() - started) * 1000)
-    audit.record(f"login.{outcome.kind}", actor=f"user:{outcome.user_id or '-'}", target=connection.identifier,
-                 outcome=outcome.reason or "ok", login_session=session.id)
-    signals.login_decided.send(None, connection=connection.identifier,
-                               outcome=outcome.kind if outcome.kind != "refused" else f"refused_{outcome.reason}")
-    if outcome.kind == "refused":
+    return reply
+
+
+def decide(session: LoginSession, connection: Connection, outcome: Outcome, unionid: str | None,
+           source: State) -> str | None:
+    """Apply a resolution outcome to a session whose scanner is fixed; returns the passive reply text.
+
+    Used after a scan (``source`` = scanned) and after a binding code (``source`` = binding), so binding
+    also respects the connection's confirm-in-WeChat step."""
+    openid = session.openid
+    app_name = _app_name(session)
+    if outcome.kind == "success" and connection.confirm_in_wechat:
+        won = sessions.transition(session, source, State.CONFIRM, scanner=openid, user_id=outcome.user_id,
+                                  unionid=unionid, confirm_code=f"{secrets.randbelow(10000):04d}")
+        _decided(connection, session, "confirm", outcome, won)
+        return CONFIRM_PROMPT.format(app=app_name) if won else None
+    if outcome.kind == "success":
+        won = sessions.transition(session, source, State.SUCCEEDED, scanner=openid, user_id=outcome.user_id,
+                                  unionid=unionid)
+    elif outcome.kind == "binding":
+        won = sessions.transition(session, source, State.BINDING, scanner=openid, unionid=unionid)
+    else:
+        won = sessions.transition(session, source, State.REFUSED, scanner=openid, refusal=outcome.reason,
+                                  user_id=outcome.user_id)
+    _decided(connection, session, outcome.kind, outcome, won)
+    if not won or outcome.kind == "refused":
         return None
     return render_reply(connection.reply_text, app_name)
+
+
+def _decided(connection: Connection, session: LoginSession, kind: str, outcome: Outcome, won: bool) -> None:
+    if not won:
+        log.info("login session on %s changed meanwhile; decision %s dropped", connection.identifier, kind)
+        return
+    audit.record(f"login.{kind}", actor=f"user:{outcome.user_id or '-'}", target=connection.identifier,
+                 outcome=outcome.reason or "ok", login_session=session.id)
+    signals.login_decided.send(None, connection=connection.identifier,
+                               outcome=kind if kind != "refused" else f"refused_{outcome.reason}")
 
 
 def _app_name(session: LoginSession) -> str:
@@ -93,20 +139,23 @@ def render_reply(template: str, app_name: str) -> str | None:
 def handle_text(connection_id: int, openid: str, content: str) -> str | None:
     """A chat message: the confirmation code of a login waiting in the ``confirm`` state, if any."""
     code = content.strip()
-    if not code.isdigit() or len(code) != 4:
+    if len(code) != 4 or not all("0" <= c <= "9" for c in code):
         return None
     session = db.session.scalar(
         db.select(LoginSession).where(LoginSession.connection_id == connection_id, LoginSession.openid == openid,
-                                      LoginSession.state == CONFIRM).order_by(LoginSession.updated_at.desc()))
+                                      LoginSession.state == State.CONFIRM.value)
+        .order_by(LoginSession.updated_at.desc()))
     if session is None or session.expires_at <= utcnow():
         return None
+    attempt = sessions.count_attempt(session, "confirm", MAX_CONFIRM_ATTEMPTS)
+    if attempt is None:
+        return None
     if secrets.compare_digest(code, session.confirm_code or ""):
-        sessions.change(session, state=SUCCEEDED)
-        audit.record("login.confirmed", actor=f"user:{session.user_id}", target=str(connection_id))
-        return CONFIRMED
-    attempts = session.binding_attempts + 1
-    if attempts >= MAX_CONFIRM_ATTEMPTS:
-        sessions.change(session, binding_attempts=attempts, state=REFUSED, refusal="confirm")
+        if sessions.transition(session, State.CONFIRM, State.SUCCEEDED, scanner=openid):
+            audit.record("login.confirmed", actor=f"user:{session.user_id}", target=str(connection_id))
+            return CONFIRMED
+        return None
+    if attempt >= MAX_CONFIRM_ATTEMPTS:
+        sessions.transition(session, State.CONFIRM, State.REFUSED, scanner=openid, refusal="confirm")
         return CONFIRM_REFUSED
-    sessions.change(session, binding_attempts=attempts)
     return CONFIRM_WRONG

@@ -9,15 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
+from idp_bridge.login.states import State
 from idp_bridge.timeutil import utcnow
-
-WAITING, SCANNED, BINDING, CONFIRM, SUCCEEDED, REFUSED, EXPIRED, COMPLETED = (
-    "waiting", "scanned", "binding", "confirm", "succeeded", "refused", "expired", "completed")
-LIVE_STATES = (WAITING, SCANNED, BINDING, CONFIRM)
 
 
 class LoginSession(db.Model):  # type: ignore[name-defined]
-    """The browser only ever knows ``id`` (via its pending authorization); the openid stays here."""
+    """The browser only ever knows ``id`` (via its pending authorization); the openid stays here.
+
+    Change rows only through ``login.sessions.transition`` / ``count_attempt`` (atomic compare-and-set)."""
 
     __tablename__ = "login_sessions"
 
@@ -28,12 +27,13 @@ class LoginSession(db.Model):  # type: ignore[name-defined]
     ticket: Mapped[str] = mapped_column(Text)
     qr_url: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(16), default=WAITING)
+    state: Mapped[str] = mapped_column(String(16), default=State.WAITING.value)
     refusal: Mapped[str | None] = mapped_column(String(32), nullable=True)
     openid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     unionid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     binding_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    confirm_attempts: Mapped[int] = mapped_column(Integer, default=0)
     confirm_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,17 +1,25 @@
-"""Login sessions: create and renew the QR code, move through the states, tell the waiting page."""
+"""Login sessions: create and renew the QR code, and the one door through which their state changes.
+
+Every change is an atomic ``UPDATE … WHERE id = ? AND state = ? [AND openid = ?]`` (compare-and-set, as
+node-oidc-provider's ``consumable`` mixin consumes a code): two workers handling two scans, a scan racing an
+expiry, or thirty concurrent binding attempts can never both win. The winner commits and wakes every page
+waiting on the session, in every worker (``notify``).
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Collection
 from datetime import timedelta
-
-from flask import current_app
+from typing import Any, Literal
 
 from idp_bridge import signals
+from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.login import notify
-from idp_bridge.login.models import EXPIRED, LIVE_STATES, LoginSession
+from idp_bridge.login.models import LoginSession
+from idp_bridge.login.states import LIVE, State, check_move
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.models import Connection
 from idp_bridge.wechat.service import client_for
@@ -30,13 +38,18 @@ def for_pending(pending_id: str, connection_id: int) -> LoginSession | None:
                              .order_by(LoginSession.created_at.desc()))
 
 
+def by_scene(connection_id: int, scene: str) -> LoginSession | None:
+    return db.session.scalar(db.select(LoginSession).where(LoginSession.connection_id == connection_id,
+                                                          LoginSession.scene == scene))
+
+
 def create(pending_id: str, connection: Connection) -> LoginSession:
     """Ask WeChat for a temporary QR code (may raise ``WeChatError``) and store the session."""
-    settings = current_app.config["IDP_BRIDGE"]
+    settings = current_settings()
     scene = new_scene(connection)
     qr = client_for(connection).create_qrcode(scene, settings.qr_expire_seconds)
     session = LoginSession(id=secrets.token_urlsafe(16), pending_id=pending_id, connection_id=connection.id,
-                           scene=scene, ticket=qr.ticket, qr_url=qr.url,
+                           scene=scene, ticket=qr.ticket, qr_url=qr.url, state=State.WAITING.value,
                            expires_at=utcnow() + timedelta(seconds=min(qr.expire_seconds, settings.qr_expire_seconds)))
     db.session.add(session)
     db.session.commit()
@@ -47,23 +60,62 @@ def create(pending_id: str, connection: Connection) -> LoginSession:
     return session
 
 
+def _announce(session_id: str) -> None:
+    settings = current_settings()
+    notify.publish(session_id, settings.database_url, settings.redis_url)
+
+
+def transition(session: LoginSession, source: State | Collection[State], target: State, *,
+               scanner: str | None = None, **facts: Any) -> bool:
+    """Move ``session`` from ``source`` (one state or several) to ``target`` with ``facts`` written alongside,
+    if and only if the row is still in ``source`` (and, when given, still belongs to ``scanner``'s openid).
+
+    Returns whether this call won. On a win the change is committed and every waiting page is woken; on a
+    loss nothing is written. ``session`` is re-read either way, so the caller sees the current row.
+    """
+    sources = [source] if isinstance(source, State) else list(source)
+    for state in sources:
+        check_move(state, target)
+    condition = [LoginSession.id == session.id, LoginSession.state.in_([s.value for s in sources])]
+    if scanner is not None:
+        condition.append(LoginSession.openid == scanner)
+    if target == State.EXPIRED:
+        condition.append(LoginSession.expires_at <= utcnow())
+    values = {**facts, "state": target.value, "version": LoginSession.version + 1, "updated_at": utcnow()}
+    result = db.session.execute(db.update(LoginSession).where(*condition).values(**values)
+                                .execution_options(synchronize_session=False))
+    won = result.rowcount == 1  # type: ignore[attr-defined]
+    db.session.commit()  # also expires ``session``: the next attribute access re-reads the row
+    if won:
+        _announce(session.id)
+    return won
+
+
+def count_attempt(session: LoginSession, kind: Literal["binding", "confirm"], limit: int) -> int | None:
+    """Count one binding-code or confirm-code attempt *before* the code is evaluated (SPEC §15).
+
+    Returns the attempt's number (1…limit), or ``None`` when the session is no longer in the matching state
+    or has used all ``limit`` attempts. Counting is one atomic UPDATE, so concurrent guesses cannot evaluate
+    more than ``limit`` codes between them.
+    """
+    column = LoginSession.binding_attempts if kind == "binding" else LoginSession.confirm_attempts
+    state = State.BINDING if kind == "binding" else State.CONFIRM
+    used = db.session.scalar(
+        db.update(LoginSession)
+        .where(LoginSession.id == session.id, LoginSession.state == state.value, column < limit)
+        .values({column: column + 1, "updated_at": utcnow()})
+        .returning(column)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return None if used is None else int(used)
+
+
 def refresh_expiry(session: LoginSession) -> LoginSession:
-    """A waiting session past its QR's life becomes ``expired`` (the page then asks for a new one)."""
-    if session.state in LIVE_STATES and session.expires_at <= utcnow():
-        change(session, state=EXPIRED)
+    """A live session past its QR's life becomes ``expired`` (the page then asks for a new one)."""
+    if State(session.state) in LIVE and session.expires_at <= utcnow():
+        transition(session, LIVE, State.EXPIRED)
     return session
 
 
-def change(session: LoginSession, **fields: object) -> None:
-    """Apply a state change, commit, and wake every page waiting on it (all workers)."""
-    for name, value in fields.items():
-        setattr(session, name, value)
-    session.version = (session.version or 0) + 1
-    db.session.commit()
-    settings = current_app.config["IDP_BRIDGE"]
-    notify.publish(session.id, settings.database_url, settings.redis_url)
-
-
-def by_scene(connection_id: int, scene: str) -> LoginSession | None:
-    return db.session.scalar(db.select(LoginSession).where(LoginSession.connection_id == connection_id,
-                                                          LoginSession.scene == scene))
+def is_live(session: LoginSession) -> bool:
+    return State(session.state) in LIVE

@@ -1,5 +1,10 @@
-"""The hosted login page, its status stream, and completion (SPEC §7). Only the browser holding the
-pending authorization's cookie sees or completes anything; the openid never reaches the browser."""
+"""The hosted login page, its status channel, and completion (SPEC §7). Only the browser holding the
+pending authorization's cookie sees or completes anything; the openid never reaches the browser.
+
+The status channel has two forms with the same payload: a server-sent-events stream (push within 0.5 s)
+and a plain JSON ``status`` poll, which the page uses whenever a stream is refused (caps, SPEC §15) or
+fails (an outage), so that a waiting page always converges.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,22 @@ import time
 from collections.abc import Iterator
 
 import segno
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from idp_bridge import signals
 from idp_bridge.accounts.resolve import MAX_BINDING_ATTEMPTS, bind
-from idp_bridge.config import Settings
+from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.login import limits, notify, sessions
+from idp_bridge.login.dispatcher import decide
+from idp_bridge.login.errors import PendingGone, TooManyStreams, UnknownLoginSession
 from idp_bridge.login.i18n import language, words
-from idp_bridge.login.models import (
-    BINDING,
-    COMPLETED,
-    EXPIRED,
-    LIVE_STATES,
-    REFUSED,
-    SUCCEEDED,
-    LoginSession,
-)
+from idp_bridge.login.models import LoginSession
+from idp_bridge.login.states import LIVE, State
+from idp_bridge.login.streams import SLOTS, address_key
+from idp_bridge.numbers import parse_int_or
 from idp_bridge.oidc import seam
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.security import csrf
@@ -37,10 +39,34 @@ from idp_bridge.wechat.models import Connection
 bp = Blueprint("login", __name__)
 STREAM_SECONDS = 25.0
 SAFETY_NET_SECONDS = 2.0
+POLL_AFTER_SECONDS = 5  # Retry-After of a refused stream: the page polls instead meanwhile
+MAX_ID_LENGTH = 64
 
 
-def _settings() -> Settings:
-    return current_app.config["IDP_BRIDGE"]
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Login pages and their status carry per-browser state: never cached (RFC 9111 §5.2.2.5)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+@bp.errorhandler(PendingGone)
+def _gone(_error: PendingGone) -> Response:
+    return seam.expired_page()
+
+
+@bp.errorhandler(UnknownLoginSession)
+def _unknown(_error: UnknownLoginSession) -> Response:
+    return Response("unknown login session\n", status=404, mimetype="text/plain")
+
+
+@bp.errorhandler(TooManyStreams)
+def _too_many(error: TooManyStreams) -> Response:
+    response = Response("too many open status streams; poll the status instead\n", status=429,
+                        mimetype="text/plain")
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _qr_svg(url: str) -> Markup:
@@ -53,9 +79,13 @@ def _qr_svg(url: str) -> Markup:
 def _message(session: LoginSession | None, t: dict[str, str], app_name: str) -> str:
     if session is None:
         return t["error"]
-    if session.state == REFUSED:
+    if session.state == State.REFUSED:
         return t.get(f"refused_{session.refusal}", t["refused"]).format(app=app_name)
     return t.get(session.state, t["waiting"]).format(app=app_name)
+
+
+def _next_url(pending_id: str, session: LoginSession) -> str:
+    return url_for("login.complete", pending_id=pending_id, ls=session.id)
 
 
 def _render(pending: PendingAuthorization, connection: Connection | None, session: LoginSession | None,
@@ -64,22 +94,22 @@ def _render(pending: PendingAuthorization, connection: Connection | None, sessio
     app_name = client.name if client else "?"
     lang = language(pending.ui_locales)
     t = words(lang)
+    live = session is not None and State(session.state) in LIVE
     body = render_template(
         "login/page.html", t=t, lang=lang, app_name=app_name, connection=connection, session=session,
         pending=pending, popup=pending.display == "popup", error=error, binding_error=binding_error,
-        qr=_qr_svg(session.qr_url) if session is not None and session.state in LIVE_STATES else None,
-        message=error or _message(session, t, app_name), simulator=_settings().simulator,
+        qr=_qr_svg(session.qr_url) if session is not None and live else None,
+        next_url=_next_url(pending.id, session) if session is not None and session.state == State.SUCCEEDED
+        else None,
+        message=error or _message(session, t, app_name), simulator=current_settings().simulator,
         max_attempts=MAX_BINDING_ATTEMPTS)
-    response = Response(body, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return Response(body, status=status, mimetype="text/html")
 
 
-def _pending_or_page(pending_id: str) -> PendingAuthorization | Response:
+def _pending(pending_id: str) -> PendingAuthorization:
     pending = seam.get_pending(pending_id)
     if pending is None:
-        return seam.expired_page()
+        raise PendingGone()
     return pending
 
 
@@ -93,9 +123,7 @@ def _connection(pending: PendingAuthorization, identifier: str | None) -> list[C
 
 @bp.get("/login/<pending_id>")
 def page(pending_id: str) -> Response:
-    pending = _pending_or_page(pending_id)
-    if isinstance(pending, Response):
-        return pending
+    pending = _pending(pending_id)
     options = _connection(pending, request.args.get("connection"))
     t = words(language(pending.ui_locales))
     if not options:
@@ -104,16 +132,16 @@ def page(pending_id: str) -> Response:
         body = render_template("login/choose.html", t=t, lang=language(pending.ui_locales), options=options,
                                pending=pending, app_name=pending.client.name if pending.client else "",
                                popup=pending.display == "popup")
-        return Response(body, mimetype="text/html", headers={"Cache-Control": "no-store"})
+        return Response(body, mimetype="text/html")
     connection = options[0]
     session = sessions.for_pending(pending.id, connection.id)
     if session is not None:
         sessions.refresh_expiry(session)
-    wants_new = session is None or session.state == EXPIRED or (
-        session.state == REFUSED and request.args.get("retry") == "1")
+    wants_new = session is None or session.state == State.EXPIRED or (
+        session.state == State.REFUSED and request.args.get("retry") == "1")
     if wants_new:
         verdict = limits.allow_qr(connection.id, connection.identifier, request.remote_addr or "?",
-                                  _settings().qr_per_ip_per_minute)
+                                  current_settings().qr_per_ip_per_minute)
         if not verdict.allowed:
             return _render(pending, connection, None, 429, error=t["rate"])
         try:
@@ -125,114 +153,137 @@ def page(pending_id: str) -> Response:
 
 
 def _own_session(pending_id: str, session_id: str | None) -> LoginSession | None:
-    if not session_id or len(session_id) > 32:
+    if not session_id or len(session_id) > MAX_ID_LENGTH:
         return None
     row = db.session.get(LoginSession, session_id)
     return row if row is not None and row.pending_id == pending_id else None
 
 
-def _event(row: LoginSession, t: dict[str, str], app_name: str, next_url: str) -> str:
-    data = {"state": row.state, "message": _message(row, t, app_name)}
-    if row.state == SUCCEEDED:
+def _status_payload(row: LoginSession, t: dict[str, str], app_name: str, next_url: str) -> dict[str, object]:
+    data: dict[str, object] = {"state": row.state, "message": _message(row, t, app_name), "version": row.version}
+    if row.state == State.SUCCEEDED:
         data["next"] = next_url
-    return f"id: {row.version}\nevent: state\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return data
+
+
+def _event(payload: dict[str, object]) -> str:
+    return f"id: {payload['version']}\nevent: state\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def _status_context(pending_id: str) -> tuple[PendingAuthorization, LoginSession]:
+    pending = seam.get_pending(pending_id)
+    row = _own_session(pending_id, request.args.get("ls")) if pending is not None else None
+    if pending is None or row is None:
+        raise UnknownLoginSession()
+    return pending, row
+
+
+@bp.get("/login/<pending_id>/status")
+def status(pending_id: str) -> Response:
+    """The login session's state now, as JSON: the polling form of the status channel."""
+    pending, row = _status_context(pending_id)
+    sessions.refresh_expiry(row)
+    t = words(language(pending.ui_locales))
+    return jsonify(_status_payload(row, t, pending.client.name if pending.client else "", _next_url(pending_id, row)))
 
 
 @bp.get("/login/<pending_id>/events")
 def events(pending_id: str) -> Response:
     """Server-sent events: the session's state now and on every change, for ≤ 25 s (then the browser
-    reconnects). No database connection is held while waiting."""
-    pending = seam.get_pending(pending_id)
-    row = _own_session(pending_id, request.args.get("ls")) if pending is not None else None
-    if pending is None or row is None:
-        return Response("unknown login session\n", status=404, mimetype="text/plain")
+    reconnects). No database connection is held while waiting; the stream holds a capped slot."""
+    pending, row = _status_context(pending_id)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = _settings()
-    notify.HUB.ensure_listener(settings.database_url, settings.redis_url)
+    settings = current_settings()
+    address = address_key(request.remote_addr)
     session_id, app_name = row.id, pending.client.name if pending.client else ""
+    if not SLOTS.acquire(session_id, address, settings.streams_per_ip):
+        raise TooManyStreams(POLL_AFTER_SECONDS)
+    notify.HUB.ensure_listener(settings.database_url, settings.redis_url)
     t = words(language(pending.ui_locales))
-    last = request.headers.get("Last-Event-ID", "")
-    seen = int(last) if last.isdigit() else -1
-    next_url = url_for("login.complete", pending_id=pending_id, ls=session_id)
+    seen = parse_int_or(request.headers.get("Last-Event-ID"), -1, maximum=2**31)
+    next_url = _next_url(pending_id, row)
     db.session.remove()
 
     def stream() -> Iterator[str]:
         nonlocal seen
-        yield "retry: 1000\n\n"
-        deadline = time.monotonic() + STREAM_SECONDS
-        version = notify.HUB.version
-        while True:
-            with app.app_context():
-                current = db.session.get(LoginSession, session_id)
-                if current is None:
+        try:
+            yield "retry: 1000\n\n"
+            deadline = time.monotonic() + STREAM_SECONDS
+            version = notify.HUB.version
+            while True:
+                with app.app_context():
+                    current = db.session.get(LoginSession, session_id)
+                    if current is None:
+                        return
+                    sessions.refresh_expiry(current)
+                    if current.version != seen:
+                        seen = current.version
+                        if current.state == State.SUCCEEDED and current.event_at is not None:
+                            signals.login_delivered.send(None,
+                                                         seconds=(utcnow() - current.event_at).total_seconds())
+                        yield _event(_status_payload(current, t, app_name, next_url))
+                    finished = State(current.state) not in LIVE
+                    db.session.remove()
+                if finished or time.monotonic() >= deadline or notify.SHUTDOWN.is_set():
                     return
-                sessions.refresh_expiry(current)
-                if current.version != seen:
-                    seen = current.version
-                    if current.state == SUCCEEDED and current.event_at is not None:
-                        signals.login_delivered.send(None, seconds=(utcnow() - current.event_at).total_seconds())
-                    yield _event(current, t, app_name, next_url)
-                finished = current.state not in LIVE_STATES
-                db.session.remove()
-            if finished or time.monotonic() >= deadline or notify.SHUTDOWN.is_set():
-                return
-            version = notify.HUB.wait(version, min(SAFETY_NET_SECONDS, max(0.0, deadline - time.monotonic())))
+                version = notify.HUB.wait(version, min(SAFETY_NET_SECONDS, max(0.0, deadline - time.monotonic())))
+        finally:
+            SLOTS.release(session_id, address)
 
-    return Response(stream(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return Response(stream(), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
 
 
 @bp.get("/login/<pending_id>/complete")
 def complete(pending_id: str) -> Response:
     """Finish in the browser that holds the cookie: consume the success once, then resume authorize."""
-    pending = _pending_or_page(pending_id)
-    if isinstance(pending, Response):
-        return pending
+    _pending(pending_id)
     row = _own_session(pending_id, request.args.get("ls"))
-    if row is None or row.state != SUCCEEDED or row.user_id is None:
+    if row is None or row.state != State.SUCCEEDED or row.user_id is None:
         return redirect(url_for("login.page", pending_id=pending_id), code=303)
-    taken = db.session.execute(db.update(LoginSession).where(LoginSession.id == row.id,
-                                                             LoginSession.state == SUCCEEDED)
-                               .values(state=COMPLETED))
-    db.session.commit()
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    user_id, connection_id = row.user_id, row.connection_id
+    if not sessions.transition(row, State.SUCCEEDED, State.COMPLETED):
         return redirect(url_for("login.page", pending_id=pending_id), code=303)
-    return seam.complete_login(pending_id, row.user_id, connection_id=row.connection_id)
+    return seam.complete_login(pending_id, user_id, connection_id=connection_id)
 
 
 @bp.post("/login/<pending_id>/bind")
 def bind_code(pending_id: str) -> Response:
-    """First login on a binding connection: a one-time code links this WeChat account to its user."""
+    """First login on a binding connection: a one-time code links *the session's scanner* to its user.
+
+    The attempt is counted before the code is evaluated (SPEC §15), and the scanner's openid was fixed by the
+    first scan, so neither concurrent guesses nor a second scanner can change what gets bound."""
     csrf.verify(request.form.get(csrf.FIELD))
-    pending = _pending_or_page(pending_id)
-    if isinstance(pending, Response):
-        return pending
+    pending = _pending(pending_id)
     row = _own_session(pending_id, request.form.get("ls"))
-    if row is None or row.state != BINDING or row.openid is None:
+    if row is None or row.state != State.BINDING or row.openid is None:
         return redirect(url_for("login.page", pending_id=pending_id), code=303)
     connection = db.session.get(Connection, row.connection_id)
-    assert connection is not None
-    code = (request.form.get("code") or "")[:32]
-    outcome = bind(connection, row.openid, row.unionid, code) if code else None
+    if connection is None:
+        raise PendingGone()
     t = words(language(pending.ui_locales))
+    code = (request.form.get("code") or "").strip()[:32]
+    if not code:
+        return _render(pending, connection, row, 400, binding_error=t["binding_wrong"].format(
+            left=MAX_BINDING_ATTEMPTS - row.binding_attempts))
+    scanner, unionid = row.openid, row.unionid
+    attempt = sessions.count_attempt(row, "binding", MAX_BINDING_ATTEMPTS)
+    if attempt is None:
+        return redirect(url_for("login.page", pending_id=pending_id), code=303)
+    outcome = bind(connection, scanner, unionid, code)
     if outcome is None:
-        attempts = row.binding_attempts + 1
-        if attempts >= MAX_BINDING_ATTEMPTS:
-            sessions.change(row, binding_attempts=attempts, state=REFUSED, refusal="binding")
+        if attempt >= MAX_BINDING_ATTEMPTS:
+            sessions.transition(row, State.BINDING, State.REFUSED, scanner=scanner, refusal="binding")
             return _render(pending, connection, row, 403)
-        sessions.change(row, binding_attempts=attempts)
         return _render(pending, connection, row, 400,
-                       binding_error=t["binding_wrong"].format(left=MAX_BINDING_ATTEMPTS - attempts))
-    if outcome.kind != "success":
-        sessions.change(row, state=REFUSED, refusal=outcome.reason)
-        return _render(pending, connection, row, 403)
-    sessions.change(row, state=SUCCEEDED, user_id=outcome.user_id)
-    return redirect(url_for("login.complete", pending_id=pending_id, ls=row.id), code=303)
+                       binding_error=t["binding_wrong"].format(left=MAX_BINDING_ATTEMPTS - attempt))
+    decide(row, connection, outcome, unionid, source=State.BINDING)
+    if row.state == State.SUCCEEDED:
+        return redirect(_next_url(pending_id, row), code=303)
+    return redirect(url_for("login.page", pending_id=pending_id), code=303)
 
 
 @bp.get("/login/<pending_id>/cancel")
 def cancel(pending_id: str) -> Response:
     """The user gives up: the application gets ``access_denied``."""
-    if seam.get_pending(pending_id) is None:
-        return seam.expired_page()
+    _pending(pending_id)
     return seam.deny_login(pending_id, "access_denied", "The user cancelled the sign-in.")
