@@ -9,6 +9,7 @@ from flask import current_app
 
 from idp_bridge.cli.common import invalid_input, issuer, loader
 from idp_bridge.cli.output import CliInvalid, emit, json_errors, json_option
+from idp_bridge.cli.secret_input import file_options, resolve
 from idp_bridge.wechat import connections
 
 
@@ -17,6 +18,7 @@ def _secret_key() -> str:
 
 
 _load = loader(connections.get_connection, "connection")
+SECRET_FIELDS = ("app_secret", "token", "encoding_aes_key")
 
 
 def _common_options(func: Any) -> Any:
@@ -24,9 +26,9 @@ def _common_options(func: Any) -> Any:
         [
             click.option("--display-name", help="Name shown on the login page."),
             click.option("--app-id", help="AppID (wx + 16 hex characters)."),
-            click.option("--app-secret", help="AppSecret from the WeChat console."),
-            click.option("--token", help="Server configuration Token (3-32 letters or digits)."),
-            click.option("--encoding-aes-key", help="EncodingAESKey (43 characters)."),
+            click.option("--app-secret", help="AppSecret from the WeChat console; '-' reads standard input."),
+            click.option("--token", help="Server configuration Token (3-32 letters or digits); '-' reads stdin."),
+            click.option("--encoding-aes-key", help="EncodingAESKey (43 characters); '-' reads standard input."),
             click.option("--encryption", type=click.Choice(connections.ENCRYPTION_MODES)),
             click.option("--association", type=click.Choice(connections.ASSOCIATIONS)),
             click.option("--reply-text", help="Passive reply after the scan; {app} and {time} are filled in; "
@@ -35,7 +37,7 @@ def _common_options(func: Any) -> Any:
         ]
     ):
         func = option(func)
-    return func
+    return file_options(*SECRET_FIELDS)(func)
 
 
 def register(cli: click.Group) -> None:
@@ -54,7 +56,11 @@ def register(cli: click.Group) -> None:
     @json_option
     @json_errors
     def create(identifier: str, login_only: bool, confirm_in_wechat: bool, as_json: bool, **options: Any) -> None:
-        """Create a connection and print the callback URL for the WeChat console."""
+        """Create a connection and print the callback URL for the WeChat console.
+
+        Secrets can stay off the command line: --app-secret - reads standard input, --app-secret-file PATH a
+        file (the same for --token and --encoding-aes-key)."""
+        resolve(options, SECRET_FIELDS)
         for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
             if options.get(required) is None:
                 raise CliInvalid(required, "is required")
@@ -110,7 +116,10 @@ def register(cli: click.Group) -> None:
     @json_option
     @json_errors
     def update(identifier: str, as_json: bool, **options: Any) -> None:
-        """Change a connection; a new --encoding-aes-key keeps the old one as previous until dropped."""
+        """Change a connection; a new --encoding-aes-key keeps the old one as previous until dropped.
+
+        Secrets can come from standard input ('-') or --…-file PATH, as for create."""
+        resolve(options, SECRET_FIELDS)
         connection = _load(identifier)
         with invalid_input():
             connections.update_connection(_secret_key(), connection, **options)

@@ -110,3 +110,85 @@ def test_update_is_all_or_nothing_and_unknown_is_exit_1(cli_run: Any, app: Flask
     assert cli_run("connection", "show", "nope").exit_code == 1
     assert cli_run("connection", "delete", "acme").exit_code == 0
     assert _count(app) == 0
+
+
+# --- secrets without the command line (SPEC §15: argv is readable by every local user in /proc/*/cmdline) ---
+
+
+def _stored_secrets(app: Flask, identifier: str = "acme") -> tuple[str, str, str | None]:
+    with app.app_context():
+        row = db.session.scalar(db.select(Connection).where(Connection.identifier == identifier))
+        assert row is not None
+        found = connections.connection_secrets(app.config["SECRET_KEY"], row)
+        return found.app_secret, found.token, found.encoding_aes_key
+
+
+@pytest.mark.parametrize("flag", ["--app-secret", "--token", "--encoding-aes-key"])
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""])
+def test_create_reads_one_secret_from_stdin_with_dash(cli_run: Any, app: Flask, flag: str, ending: str) -> None:
+    value = {"--app-secret": SECRET, "--token": "MyToken123", "--encoding-aes-key": AES}[flag]
+    result = cli_run(*_replace(BASE, flag, "-"), "--json", input=value + ending)
+    assert result.exit_code == 0, result.output
+    assert value not in result.output
+    assert _stored_secrets(app) == (SECRET, "MyToken123", AES)
+
+
+def test_create_reads_every_secret_from_files(cli_run: Any, app: Flask, tmp_path: Any) -> None:
+    files = {}
+    for name, value in (("secret", SECRET), ("token", "FileToken9"), ("aes", AES)):
+        files[name] = tmp_path / name
+        files[name].write_text(value + "\n")
+    args = [a for a in _replace(_replace(_replace(BASE, "--app-secret", None), "--token", None),
+                                "--encoding-aes-key", None)]
+    result = cli_run(*args, "--app-secret-file", str(files["secret"]), "--token-file", str(files["token"]),
+                     "--encoding-aes-key-file", str(files["aes"]), "--json")
+    assert result.exit_code == 0, result.output
+    assert _stored_secrets(app) == (SECRET, "FileToken9", AES)
+
+
+def test_update_reads_a_secret_from_stdin_and_from_a_file(cli_run: Any, app: Flask, tmp_path: Any) -> None:
+    assert cli_run(*BASE).exit_code == 0
+    assert cli_run("connection", "update", "acme", "--token", "-", input="NewToken77\n").exit_code == 0
+    path = tmp_path / "secret"
+    path.write_text("f" * 32 + "\n")
+    assert cli_run("connection", "update", "acme", "--app-secret-file", str(path)).exit_code == 0
+    assert _stored_secrets(app) == ("f" * 32, "NewToken77", AES)
+
+
+@pytest.mark.parametrize(
+    ("extra", "stdin", "field"),
+    [
+        (["--app-secret", "-"], "", "app_secret"),
+        (["--app-secret", "-"], "\n", "app_secret"),
+        (["--token", "-"], "\r\n", "token"),
+        (["--app-secret", "-", "--token", "-"], SECRET + "\n", "token"),
+        (["--app-secret", SECRET, "--app-secret-file", "/etc/hostname"], None, "app_secret"),
+        (["--token", "-", "--token-file", "/etc/hostname"], "MyToken123\n", "token"),
+        (["--app-secret-file", "/nonexistent/secret"], None, "app_secret_file"),
+        (["--app-secret-file", "/"], None, "app_secret_file"),
+        (["--encoding-aes-key-file", ""], None, "encoding_aes_key_file"),
+    ],
+)
+def test_unusable_secret_sources_exit_2_naming_the_field_and_write_nothing(
+    cli_run: Any, app: Flask, extra: list[str], stdin: str | None, field: str
+) -> None:
+    args = list(BASE)
+    for flag in {e.removesuffix("-file") for e in extra if e.startswith("--")}:
+        args = _replace(args, flag, None)  # the secret comes only from where this case says
+    result = cli_run(*args, *extra, "--json", input=stdin)
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.output)["field"] == field
+    assert _count(app) == 0
+    update = cli_run("connection", "update", "nope", *extra, "--json", input=stdin)
+    assert update.exit_code == 2, update.output  # input is judged before the connection is looked up
+
+
+def test_empty_secret_file_and_binary_file_exit_2(cli_run: Any, app: Flask, tmp_path: Any) -> None:
+    empty, binary = tmp_path / "empty", tmp_path / "binary"
+    empty.write_text("\n")
+    binary.write_bytes(b"\xff\xfe\x00abc")
+    for path, field in ((empty, "app_secret"), (binary, "app_secret_file")):
+        result = cli_run(*_replace(BASE, "--app-secret", None), "--app-secret-file", str(path), "--json")
+        assert result.exit_code == 2, result.output
+        assert json.loads(result.output)["field"] == field
+    assert _count(app) == 0
