@@ -9,7 +9,6 @@ that some threads always remain for short requests. A refused page falls back to
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,19 +16,6 @@ from dataclasses import dataclass, field
 PER_SESSION = 2
 RESERVED_THREADS = 8  # threads a worker always keeps for short requests (healthz, token, pages)
 DEFAULT_TOTAL = 256  # outside gunicorn (the development server has no thread limit)
-
-
-def address_key(remote_addr: str | None) -> str:
-    """IPv4 addresses as they are, IPv6 by their /64 (IPv4-mapped IPv6 as IPv4)."""
-    try:
-        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
-    except ValueError:
-        return "?"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 @dataclass

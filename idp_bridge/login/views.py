@@ -27,10 +27,11 @@ from idp_bridge.login.errors import PendingGone, TooManyStreams, UnknownLoginSes
 from idp_bridge.login.i18n import language, words
 from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import LIVE, State
-from idp_bridge.login.streams import SLOTS, address_key
+from idp_bridge.login.streams import SLOTS
 from idp_bridge.numbers import parse_int_or
 from idp_bridge.oidc import seam
 from idp_bridge.oidc.models import PendingAuthorization
+from idp_bridge.ratelimit import client_address_key
 from idp_bridge.security import csrf
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.errors import WeChatError
@@ -194,7 +195,7 @@ def events(pending_id: str) -> Response:
     pending, row = _status_context(pending_id)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = current_settings()
-    address = address_key(request.remote_addr)
+    address = client_address_key(request.remote_addr)
     session_id, app_name = row.id, pending.client.name if pending.client else ""
     if not SLOTS.acquire(session_id, address, settings.streams_per_ip):
         raise TooManyStreams(POLL_AFTER_SECONDS)
