@@ -43,6 +43,13 @@ class StreamingThreadWorker(ThreadWorker):
     """gunicorn's gthread worker that also ends open status streams at once on shutdown, so a graceful stop
     does not wait for them; the pages reconnect to a live worker by themselves."""
 
+    def init_process(self) -> None:
+        """Cap concurrent status streams below this worker's thread count (SPEC §15) before serving."""
+        from idp_bridge.login.streams import SLOTS
+
+        SLOTS.configure_for_threads(int(self.cfg.threads))
+        super().init_process()
+
     def handle_exit(self, sig: int, frame: Any) -> None:
         notify.SHUTDOWN.set()
         notify.HUB.bump()
