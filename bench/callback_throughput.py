@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from bench.harness import AES, APP_ID, TOKEN, bridge, database, machine, summary
-from idp_bridge.wechat import messages
-from idp_bridge.wechat.push import build_push
+from idp_bridge.simulator.push import build_push, render_event_xml
 
 EVENTS, CONCURRENCY, WORKERS = 2000, 16, 2
 
@@ -26,7 +25,7 @@ def main(kind: str = "postgresql", concurrency: str = str(CONCURRENCY)) -> None:
     with database(kind) as url, bridge(url, WORKERS) as b:
         target = f"{b.url}/connections/social/bench/events"
         now = int(time.time())
-        pushes = [build_push(messages.render_event_xml("gh_bench", f"oUSER{i:06d}", now, "SCAN", f"bench_s{i}", "T"),
+        pushes = [build_push(render_event_xml("gh_bench", f"oUSER{i:06d}", now, "SCAN", f"bench_s{i}", "T"),
                              token=TOKEN, mode="safe", app_id=APP_ID, openid=f"oUSER{i:06d}", to_user="gh_bench",
                              encoding_aes_key=AES) for i in range(EVENTS)]
         session = requests.Session()

@@ -18,8 +18,7 @@ from bench.harness import AES, APP_ID, SECRET_KEY, TOKEN, bridge, database, mach
 from idp_bridge import create_app
 from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
-from idp_bridge.wechat import messages
-from idp_bridge.wechat.push import build_push
+from idp_bridge.simulator.push import build_push, render_event_xml
 from tests.login.conftest import Browser
 
 REDIRECT = "http://127.0.0.1:9/callback"
@@ -53,7 +52,7 @@ def run(kind: str, url: str, workers: int, logins: int, redis_url: str | None) -
             thread = threading.Thread(target=listen, daemon=True)
             thread.start()
             time.sleep(0.15)  # the page is connected and waiting
-            xml = messages.render_event_xml("gh_bench", f"oLAT{i:05d}", int(time.time()), "SCAN", scene, "T")
+            xml = render_event_xml("gh_bench", f"oLAT{i:05d}", int(time.time()), "SCAN", scene, "T")
             push = build_push(xml, token=TOKEN, mode="safe", app_id=APP_ID, openid=f"oLAT{i:05d}",
                               to_user="gh_bench", encoding_aes_key=AES)
             sent = time.perf_counter()

@@ -10,10 +10,9 @@ import pytest
 from flask import Flask
 
 from idp_bridge.forwarding import forward, is_login_event
-from idp_bridge.wechat import messages
+from idp_bridge.simulator.push import build_push, read_reply, render_event_xml
 from idp_bridge.wechat.connections import create_connection
 from idp_bridge.wechat.dispatch import LoginEvent, set_login_event_handler
-from idp_bridge.wechat.push import build_push, read_reply
 
 APP_ID, TOKEN, AES = "wx0123456789abcdef", "Token123", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
@@ -30,7 +29,7 @@ def bridge(app: Flask, live_url: str) -> dict[str, Any]:
 
 
 def _push(event: str, key: str | None) -> Any:
-    xml = messages.render_event_xml("gh_x", "oUSER", int(time.time()), event, key, "T")
+    xml = render_event_xml("gh_x", "oUSER", int(time.time()), event, key, "T")
     return build_push(xml, token=TOKEN, mode="safe", app_id=APP_ID, openid="oUSER", to_user="gh_x",
                       encoding_aes_key=AES)
 

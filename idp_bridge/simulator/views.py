@@ -13,9 +13,9 @@ from typing import Any
 import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
 
+from idp_bridge.simulator.push import build_push, read_reply, render_event_xml, render_text_message
 from idp_bridge.simulator.state import Failure, SimAccount, SimState, Ticket, openid_for, unionid_for
 from idp_bridge.wechat import messages
-from idp_bridge.wechat.push import build_push, read_reply
 
 bp = Blueprint("simulator", __name__)
 _STATE = "idp_bridge.simulator_state"
@@ -143,8 +143,8 @@ def act(ticket_id: str, user: str, action: str, content: str = "") -> dict[str, 
         return {"status": "unknown_account", "reply": None}
     openid = openid_for(account.app_id, user)
     if action == "text":
-        xml = messages.render_text_message(account.original_id, openid, content[:600], int(time.time()),
-                                           secrets.randbelow(10**18))
+        xml = render_text_message(account.original_id, openid, content[:600], int(time.time()),
+                                  secrets.randbelow(10**18))
         return _deliver(account, openid, xml, "text")
     with sim.lock:
         sim.people[(account.app_id, openid)] = user
@@ -161,8 +161,8 @@ def act(ticket_id: str, user: str, action: str, content: str = "") -> dict[str, 
             event, key = "unsubscribe", ""
         else:
             return {"status": "bad_action", "reply": None}
-    xml = messages.render_event_xml(account.original_id, openid, int(time.time()), event, key or None,
-                                    ticket_id if event != "unsubscribe" else None)
+    xml = render_event_xml(account.original_id, openid, int(time.time()), event, key or None,
+                           ticket_id if event != "unsubscribe" else None)
     return _deliver(account, openid, xml, event)
 
 

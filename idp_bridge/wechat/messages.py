@@ -1,4 +1,4 @@
-"""Incoming WeChat XML → typed, frozen messages; and the XML we send back (DESIGN example 8).
+"""Incoming WeChat XML → typed, frozen messages; and the passive reply we send back (DESIGN example 8).
 
 Parsing is hostile-input safe: a size cap before parsing, DTDs and entities refused (defusedxml), a bounded
 number of elements, UTF-8 only. Message types are chosen through a plain lookup table.
@@ -17,7 +17,6 @@ from defusedxml.ElementTree import fromstring
 MAX_BODY_BYTES = 65536
 MAX_ELEMENTS = 256
 SUBSCRIBE_SCENE_PREFIX = "qrscene_"
-MODES = ("plaintext", "compatible", "safe")
 
 
 class MalformedMessage(ValueError):
@@ -190,7 +189,7 @@ def dedupe_key(message: Message) -> str:
     return raw if len(raw) <= 128 else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _cdata(value: str) -> str:
+def cdata(value: str) -> str:
     """CDATA that cannot be broken out of: a ``]]>`` inside is split across two sections."""
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
@@ -198,50 +197,7 @@ def _cdata(value: str) -> str:
 def render_text_reply(to_user: str, from_user: str, content: str, create_time: int) -> str:
     """A passive text reply (sent back in the HTTP response to a push)."""
     return (
-        f"<xml><ToUserName>{_cdata(to_user)}</ToUserName><FromUserName>{_cdata(from_user)}</FromUserName>"
+        f"<xml><ToUserName>{cdata(to_user)}</ToUserName><FromUserName>{cdata(from_user)}</FromUserName>"
         f"<CreateTime>{int(create_time)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content>{_cdata(content)}</Content></xml>"
+        f"<Content>{cdata(content)}</Content></xml>"
     )
-
-
-def render_text_message(to_user: str, from_user: str, content: str, create_time: int, msg_id: int) -> str:
-    """A chat text as WeChat pushes it (used by the simulator and tests)."""
-    return render_text_reply(to_user, from_user, content, create_time).replace(
-        "</xml>", f"<MsgId>{int(msg_id)}</MsgId></xml>")
-
-
-def render_event_xml(
-    to_user: str,
-    from_user: str,
-    create_time: int,
-    event: str,
-    event_key: str | None = None,
-    ticket: str | None = None,
-) -> str:
-    """An event push as WeChat sends it (used by the simulator and tests)."""
-    parts = [
-        f"<xml><ToUserName>{_cdata(to_user)}</ToUserName><FromUserName>{_cdata(from_user)}</FromUserName>",
-        f"<CreateTime>{int(create_time)}</CreateTime><MsgType><![CDATA[event]]></MsgType>",
-        f"<Event>{_cdata(event)}</Event>",
-    ]
-    if event_key is not None:
-        parts.append(f"<EventKey>{_cdata(event_key)}</EventKey>")
-    if ticket is not None:
-        parts.append(f"<Ticket>{_cdata(ticket)}</Ticket>")
-    parts.append("</xml>")
-    return "".join(parts)
-
-
-def render_push_body(mode: str, plaintext_xml: str, encrypt_b64: str | None, to_user: str) -> str:
-    """The POST body for a push in ``plaintext``, ``compatible`` or ``safe`` mode."""
-    if mode == "plaintext":
-        return plaintext_xml
-    if encrypt_b64 is None:
-        raise ValueError(f"{mode} mode needs the encrypted message")
-    if mode == "safe":
-        return f"<xml><ToUserName>{_cdata(to_user)}</ToUserName><Encrypt>{_cdata(encrypt_b64)}</Encrypt></xml>"
-    if mode == "compatible":
-        if not plaintext_xml.rstrip().endswith("</xml>"):
-            raise ValueError("plaintext must be an <xml> document")
-        return plaintext_xml.rstrip()[: -len("</xml>")] + f"<Encrypt>{_cdata(encrypt_b64)}</Encrypt></xml>"
-    raise ValueError(f"unknown mode {mode!r}")

@@ -36,7 +36,13 @@ class Connection(db.Model):  # type: ignore[name-defined]
 
 
 class ProcessedEvent(db.Model):  # type: ignore[name-defined]
-    """A login push already handled; the unique key makes WeChat's re-deliveries count once across workers."""
+    """A claim on one push (SPEC §7.4 "processes a re-delivered event once"), shared by every worker.
+
+    A push counts as processed only once its effects are committed: the claim is a lease (``lease_until``)
+    taken before the handler runs and ``done_at`` is set after it returns. A worker killed in between never
+    sets ``done_at``; once the lease runs out WeChat's next re-delivery takes the claim over and completes
+    the login. The unique key makes the claim atomic across workers.
+    """
 
     __tablename__ = "processed_events"
     __table_args__ = (UniqueConstraint("connection_id", "dedupe_key", name="uq_processed_events_connection_key"),)
@@ -45,3 +51,24 @@ class ProcessedEvent(db.Model):  # type: ignore[name-defined]
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     dedupe_key: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PushSignature(db.Model):  # type: ignore[name-defined]
+    """A plaintext-mode ``signature`` seen within the timestamp window, with a digest of the body it came with.
+
+    Plaintext mode's signature does not cover the body (WeChat "接入指南"), so the same signature with
+    another body is a forgery (SPEC §15 "Push integrity"). Rows are useless after ``expires_at``, when the
+    timestamp itself falls out of the window; the retention purge deletes them.
+    """
+
+    __tablename__ = "push_signatures"
+    __table_args__ = (UniqueConstraint("connection_id", "signature", name="uq_push_signatures_connection_signature"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    signature: Mapped[str] = mapped_column(String(40))
+    body_digest: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

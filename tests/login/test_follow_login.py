@@ -205,15 +205,14 @@ def test_cancel_returns_access_denied(live_url: str, rp: tuple[str, str]) -> Non
 
 def test_forged_and_replayed_events_never_complete_a_login(app: Flask, live_url: str, rp: tuple[str, str]) -> None:
     from idp_bridge.login.models import LoginSession
-    from idp_bridge.wechat import messages
-    from idp_bridge.wechat.push import build_push
+    from idp_bridge.simulator.push import build_push, render_event_xml
     from tests.login.conftest import AES
 
     browser = Browser(live_url)
     browser.start(rp[0])
     with app.app_context():
         scene = db.session.get(LoginSession, browser.login_session).scene  # type: ignore[union-attr]
-    xml = messages.render_event_xml("gh_x", "oFORGER", int(time.time()), "SCAN", scene, "T")
+    xml = render_event_xml("gh_x", "oFORGER", int(time.time()), "SCAN", scene, "T")
     url = f"{live_url}/connections/social/acme/events"
     forged = build_push(xml, token="WrongToken1", mode="safe", app_id=APP_ID, openid="oFORGER", to_user="gh_x",
                         encoding_aes_key=AES)

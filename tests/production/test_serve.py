@@ -12,9 +12,8 @@ import requests
 
 from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
-from idp_bridge.wechat import messages
+from idp_bridge.simulator.push import build_push, render_event_xml
 from idp_bridge.wechat.models import ProcessedEvent
-from idp_bridge.wechat.push import build_push
 from tests.login.conftest import Browser
 from tests.production.conftest import AES, APP_ID, TOKEN, Served, _db_app, _setup
 from tests.support.live import LiveServer
@@ -55,7 +54,7 @@ def test_logins_across_workers_and_redelivery_counted_once(served: Served, simul
         assert row is not None
         scene = row.scene
         db.engine.dispose()
-    xml = messages.render_event_xml("gh_x", "oREDELIVERED", int(time.time()), "SCAN", scene, "T")
+    xml = render_event_xml("gh_x", "oREDELIVERED", int(time.time()), "SCAN", scene, "T")
 
     def deliver(_: int) -> str:
         push = build_push(xml, token=TOKEN, mode="safe", app_id=APP_ID, openid="oREDELIVERED", to_user="gh_x",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,62 +13,17 @@ from Crypto.Cipher import AES
 from flask import Flask
 
 from idp_bridge.extensions import db
+from idp_bridge.simulator.push import build_push, read_reply, render_event_xml, render_push_body
 from idp_bridge.wechat import crypto, messages
-from idp_bridge.wechat.connections import create_connection, update_connection
-from idp_bridge.wechat.dispatch import LoginEvent, set_login_event_handler
+from idp_bridge.wechat.connections import update_connection
 from idp_bridge.wechat.models import Connection, ProcessedEvent
-from idp_bridge.wechat.push import build_push, read_reply
-
-APP_ID = "wx0123456789abcdef"
-TOKEN = "MyToken123"
-KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-GH = "gh_0123456789ab"
-
-
-class Recorder:
-    """A login handler that records what reached it and answers a reply text."""
-
-    def __init__(self) -> None:
-        self.events: list[LoginEvent] = []
-        self.fail = False
-
-    def __call__(self, event: LoginEvent) -> str | None:
-        if self.fail:
-            raise RuntimeError("boom")
-        self.events.append(event)
-        return "欢迎 <b>登录</b> ]]> done"
-
-
-@pytest.fixture(params=["plaintext", "compatible", "safe"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def recorder(app: Flask) -> Recorder:
-    rec = Recorder()
-    set_login_event_handler(app, rec)
-    return rec
-
-
-@pytest.fixture
-def conn(app: Flask, mode: str, recorder: Recorder) -> Iterator[dict[str, Any]]:
-    with app.app_context():
-        create_connection(
-            app.config["SECRET_KEY"], identifier="acme", display_name="ACME", app_id=APP_ID,
-            app_secret="0123456789abcdef0123456789abcdef", token=TOKEN, encryption=mode,
-            encoding_aes_key=None if mode == "plaintext" else KEY, scene_prefix="login_",
-        )
-    yield {"mode": mode, "key": None if mode == "plaintext" else KEY}
-
-
-def _url(base: str, identifier: str = "acme") -> str:
-    return f"{base}/connections/social/{identifier}/events"
+from tests.wechat.conftest import APP_ID, GH, KEY, TOKEN, Recorder
+from tests.wechat.conftest import url as _url
 
 
 def _event(event: str = "subscribe", key: str | None = "qrscene_login_abc", openid: str = "oUSER",
            create_time: int | None = None) -> str:
-    return messages.render_event_xml(GH, openid, create_time or int(time.time()), event, key, "TICKET")
+    return render_event_xml(GH, openid, create_time or int(time.time()), event, key, "TICKET")
 
 
 def _push(conn: dict[str, Any], xml: str, **kw: Any) -> Any:
@@ -160,7 +114,7 @@ def _encrypted_variant(conn: dict[str, Any], kind: str) -> tuple[dict[str, str],
         enc = _bad_padding_ciphertext()
     params = {"signature": crypto.url_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
               "encrypt_type": "aes", "msg_signature": crypto.msg_signature(TOKEN, ts, nonce, enc)}
-    return params, messages.render_push_body(conn["mode"], xml, enc, GH).encode()
+    return params, render_push_body(conn["mode"], xml, enc, GH).encode()
 
 
 @pytest.mark.parametrize("mode", ["compatible", "safe"])
@@ -230,7 +184,7 @@ def test_compatible_mode_trusts_only_the_decrypted_copy(live_url: str, app: Flas
 def test_safe_connection_refuses_plaintext_pushes(live_url: str, app: Flask, recorder: Recorder, mode: str,
                                                   conn: dict[str, Any]) -> None:
     push = build_push(_event(), token=TOKEN, mode="plaintext", app_id=APP_ID, openid="oUSER", to_user=GH)
-    assert _post(live_url, push).status_code == 400
+    assert _post(live_url, push).status_code == 403  # nothing signs a plaintext body (SPEC §15)
     assert recorder.events == [] and _rows(app) == 0
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idp_bridge.simulator.push import render_event_xml, render_push_body
 from idp_bridge.wechat import crypto, messages
 from idp_bridge.wechat.messages import MalformedMessage
 
@@ -25,7 +26,7 @@ def test_subscribe_from_qr_yields_scene_without_prefix() -> None:
 
 
 def test_scan_event_name_is_case_insensitive_and_scene_is_bare() -> None:
-    xml = messages.render_event_xml("gh_abc", "oX", 1, "SCAN", "login_xyz", "T")
+    xml = render_event_xml("gh_abc", "oX", 1, "SCAN", "login_xyz", "T")
     msg = messages.parse_message(messages.parse_xml(xml.encode()))
     assert isinstance(msg, messages.ScanEvent) and msg.event == "scan"
     assert messages.login_scene(msg, "login_") == "login_xyz"
@@ -36,7 +37,7 @@ def test_scan_event_name_is_case_insensitive_and_scene_is_bare() -> None:
     [("subscribe", None), ("subscribe", ""), ("subscribe", "login_abc"), ("unsubscribe", None), ("CLICK", "login_a")],
 )
 def test_events_without_a_login_scene(event: str, key: str | None) -> None:
-    msg = messages.parse_message(messages.parse_xml(messages.render_event_xml("gh", "o", 1, event, key).encode()))
+    msg = messages.parse_message(messages.parse_xml(render_event_xml("gh", "o", 1, event, key).encode()))
     assert messages.login_scene(msg, "login_") is None
 
 
@@ -53,7 +54,7 @@ def test_dedupe_key_is_stable_and_bounded() -> None:
     a = messages.parse_message(messages.parse_xml(SUBSCRIBE))
     b = messages.parse_message(messages.parse_xml(SUBSCRIBE))
     assert messages.dedupe_key(a) == messages.dedupe_key(b)
-    xml = messages.render_event_xml("gh", "o" * 300, 1, "SCAN", "k").encode()
+    xml = render_event_xml("gh", "o" * 300, 1, "SCAN", "k").encode()
     long = messages.parse_message(messages.parse_xml(xml))
     assert len(messages.dedupe_key(long)) <= 128
 
@@ -94,15 +95,15 @@ def test_reply_cannot_be_broken_out_of_cdata() -> None:
 
 def test_push_bodies_for_each_mode() -> None:
     key, appid = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx2c2769f8efd9abc2"
-    plain = messages.render_event_xml("gh", "o", 1, "SCAN", "login_a")
+    plain = render_event_xml("gh", "o", 1, "SCAN", "login_a")
     enc = crypto.encrypt(plain, key, appid)
-    assert messages.render_push_body("plaintext", plain, None, "gh") == plain
-    safe = messages.parse_xml(messages.render_push_body("safe", plain, enc, "gh").encode())
+    assert render_push_body("plaintext", plain, None, "gh") == plain
+    safe = messages.parse_xml(render_push_body("safe", plain, enc, "gh").encode())
     assert safe == {"ToUserName": "gh", "Encrypt": enc}
-    compatible = messages.parse_xml(messages.render_push_body("compatible", plain, enc, "gh").encode())
+    compatible = messages.parse_xml(render_push_body("compatible", plain, enc, "gh").encode())
     assert compatible["Encrypt"] == enc and compatible["Event"] == "SCAN"
     with pytest.raises(ValueError):
-        messages.render_push_body("weird", plain, enc, "gh")
+        render_push_body("weird", plain, enc, "gh")
 
 
 @settings(max_examples=300, deadline=None)

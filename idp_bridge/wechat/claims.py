@@ -1,0 +1,113 @@
+"""What the callback remembers about pushes, in the database so that every worker (and every restart) agrees.
+
+* **Claims** (``processed_events``): WeChat re-delivers a push it got no answer to within 5 s, three times
+  (WeChat docs "接收普通消息": "微信服务器在五秒内收不到响应会断掉连接，并且重新发起请求，总共重试三次").
+  A push is processed once, and counts as processed only once its effects are committed (SPEC §7.4): a
+  claim is a lease taken before the handler runs and marked done after it returns. A worker that dies
+  mid-handler leaves a lease that runs out; the next re-delivery takes it over with one atomic
+  ``UPDATE … WHERE done_at IS NULL AND lease_until < now`` and completes the work. A re-delivery while a
+  live lease is held is answered 503, so that WeChat tries again.
+* **Plaintext signatures** (``push_signatures``): the :class:`~idp_bridge.wechat.inbound.ReplayGuard` of
+  SPEC §15 "Push integrity".
+
+Both tables are emptied of dead rows by the retention purge (``idp_bridge.retention``, SPEC §15 "Retention").
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp_bridge.extensions import db
+from idp_bridge.timeutil import utcnow
+from idp_bridge.wechat.models import ProcessedEvent, PushSignature
+
+# Longer than a healthy handler takes (its only outbound call, user/info, is bounded at 1.5 s) and no longer
+# than the 5 s WeChat waits before re-delivering, so the first re-delivery after a crash usually re-claims.
+LEASE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a push: ``claimed`` (run the handler, then :func:`complete`), ``done``
+    (already processed: answer ``success``) or ``busy`` (another worker holds a live lease: answer 503)."""
+
+    status: Literal["claimed", "done", "busy"]
+    claim_id: int | None = None
+    lease_until: datetime | None = None
+
+
+def _lease(now: datetime) -> datetime:
+    return now + timedelta(seconds=LEASE_SECONDS)
+
+
+def claim(connection_id: int, dedupe_key: str, now: datetime | None = None) -> Claim:
+    """Claim one push for this worker; commits. Safe under any number of concurrent workers."""
+    now = now or utcnow()
+    lease_until = _lease(now)
+    row = ProcessedEvent(connection_id=connection_id, dedupe_key=dedupe_key, received_at=now,
+                         lease_until=lease_until)
+    db.session.add(row)
+    try:
+        db.session.commit()
+        return Claim("claimed", row.id, lease_until)
+    except IntegrityError:
+        db.session.rollback()
+    where = (ProcessedEvent.connection_id == connection_id, ProcessedEvent.dedupe_key == dedupe_key)
+    taken = db.session.execute(
+        update(ProcessedEvent)
+        .where(*where, ProcessedEvent.done_at.is_(None),
+               or_(ProcessedEvent.lease_until.is_(None), ProcessedEvent.lease_until < now))
+        .values(lease_until=lease_until)
+        .returning(ProcessedEvent.id)
+    ).scalar_one_or_none()
+    db.session.commit()
+    if taken is not None:
+        return Claim("claimed", taken, lease_until)
+    done_at = db.session.execute(select(ProcessedEvent.done_at).where(*where)).one_or_none()
+    db.session.commit()
+    if done_at is not None and done_at[0] is not None:
+        return Claim("done")
+    return Claim("busy")  # a live lease, or the row vanished under a purge: WeChat will try again
+
+
+def complete(outcome: Claim) -> None:
+    """The handler returned and committed its effects: from now on re-deliveries are duplicates."""
+    db.session.execute(update(ProcessedEvent).where(ProcessedEvent.id == outcome.claim_id)
+                       .values(done_at=utcnow()))
+    db.session.commit()
+
+
+def release(outcome: Claim) -> None:
+    """The handler failed: forget the claim (if still ours) so that WeChat's retry runs it again."""
+    db.session.rollback()
+    db.session.execute(delete(ProcessedEvent).where(ProcessedEvent.id == outcome.claim_id,
+                                                    ProcessedEvent.lease_until == outcome.lease_until,
+                                                    ProcessedEvent.done_at.is_(None)))
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class DatabaseReplayGuard:
+    """:class:`~idp_bridge.wechat.inbound.ReplayGuard` on ``push_signatures``, scoped to one connection."""
+
+    connection_id: int
+
+    def remember(self, signature: str, body_digest: str, expires_at: int) -> bool:
+        db.session.add(PushSignature(connection_id=self.connection_id, signature=signature, body_digest=body_digest,
+                                     expires_at=datetime.fromtimestamp(expires_at, UTC)))
+        try:
+            db.session.commit()
+            return True
+        except IntegrityError:
+            db.session.rollback()
+        known = db.session.scalar(select(PushSignature.body_digest).where(
+            PushSignature.connection_id == self.connection_id, PushSignature.signature == signature))
+        db.session.commit()
+        return known is None or hmac.compare_digest(known, body_digest)
+
