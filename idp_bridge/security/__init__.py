@@ -1,4 +1,5 @@
-"""Cross-cutting web hardening: security headers on every response (issue 6, groundwork).
+"""Cross-cutting web hardening: the input gate before every request (SPEC §15) and security headers on
+every response.
 
 The default Content-Security-Policy allows only same-origin scripts and styles (every page uses external
 files), forbids framing, and keeps referrers off pages that may carry codes. Views that need more (the
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
+from idp_bridge.security import input_gate
+
 # No form-action here: browsers apply it to the redirects that follow a form POST, and our forms (binding
 # code, consent, logout) legitimately end in a redirect to the application's registered URI.
 DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -16,7 +19,8 @@ DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
 
 
 def init_app(app: Flask) -> None:
-    """Add the security headers to every response of ``app``."""
+    """Refuse malformed input before any view runs, and add the security headers to every response."""
+    input_gate.init_app(app)
     https = str(app.config["IDP_BRIDGE"].issuer).startswith("https://")
 
     @app.after_request

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -18,7 +19,7 @@ from flask import Flask
 
 from idp_bridge.extensions import db
 from tests.support.rawhttp import RawClient, RawResponse
-from tests.support.world import World, build_world
+from tests.support.world import REDIRECT, World, build_world
 
 GATE_DESCRIPTION = "The request contains characters or a length that is not allowed."
 C0_AND_DEL = [chr(c) for c in range(0x20) if c != 0x09] + ["\x7f"]
@@ -30,10 +31,10 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(live_url: str) -> RawClient:
+def client(live_url: str) -> Iterator[RawClient]:
     parts = urlsplit(live_url)
     raw = RawClient(parts.hostname or "127.0.0.1", parts.port or 80)
-    yield raw  # type: ignore[misc]
+    yield raw
     raw.close()
 
 
@@ -178,6 +179,13 @@ def test_legitimate_requests_pass_the_gate(world: World, client: RawClient) -> N
     assert response.status in (302, 303), (response.status, response.text[:300])  # a login or an error redirect
     response = client.request("GET", f"/login/{world.pending_id}?lang=zh", [("Cookie", world.browser_cookies)])
     assert response.status == 200, response.text[:300]
+    # the gate read the form body; the token endpoint still sees every field (RFC 6749 §4.1.3, §5.2)
+    form = [("Authorization", world.basic), ("Content-Type", "application/x-www-form-urlencoded")]
+    response = client.request("POST", "/oauth/token", form,
+                              f"grant_type=authorization_code&code=unknown&redirect_uri={quote(REDIRECT)}".encode())
+    assert (response.status, json.loads(response.body)["error"]) == (400, "invalid_grant"), response.text
+    response = client.request("POST", "/oauth/revoke", form, "token=未知&token_type_hint=access_token".encode())
+    assert response.status == 200, response.text
 
 
 def test_refusals_write_nothing(app: Flask, world: World, client: RawClient) -> None:

@@ -1,0 +1,157 @@
+"""The input gate: one early check that refuses malformed input before any view, lookup or log line sees it
+(SPEC §15 "Malformed input", SPEC §11).
+
+What is refused, with 400 ``invalid_request`` (JSON on the API paths, a small page elsewhere):
+
+* in the path, query parameter names/values and form field names/values: bytes that are not UTF-8
+  (RFC 3986 §2.5 and RFC 3629 — this includes percent-encoded lone surrogates such as ``%ED%A0%80``, which
+  werkzeug would otherwise pass on as literal text or U+FFFD), the C0 controls, DEL and the C1 controls
+  (Unicode general category Cc) and U+FFFD. TAB is refused here too: no parameter we accept may contain
+  it (RFC 6749 Appendix A limits identifiers, codes and tokens to VSCHAR/NQCHAR), and CR/LF could forge
+  log lines. PostgreSQL cannot store NUL in text at all, so a NUL reaching a query is a 500 otherwise;
+* in any header value: the controls that RFC 9110 §5.5 excludes from a field value (everything below
+  0x20 except HTAB, which is legal whitespace there, and DEL). Bytes ≥ 0x80 stay allowed (obs-text);
+* in ``Authorization: Basic``: credentials that are not UTF-8 or contain controls, before or after the
+  percent-decoding of RFC 6749 §2.3.1 (RFC 7617 §2: user-id and password contain no CTL). Authlib decodes
+  them strictly and would raise ``UnicodeDecodeError``;
+* in our own cookies: controls after werkzeug's un-escaping of quoted values (``"\\000"`` becomes NUL);
+* any single value (and the path) longer than :data:`MAX_VALUE_CHARS` characters: nothing legitimate comes
+  near it (a JWT ``id_token_hint`` is 1–2 KB, ``state``/``nonce`` rarely over 2 KB) and 5,000-digit numbers
+  are how integer parsing gets slow or crashes.
+
+The WeChat callback's body is XML verified by the callback itself (WeChat message-encryption guide); the gate
+checks its query but never reads or parses its body, whatever ``Content-Type`` it claims.
+Non-ASCII digits ("²", "١") are ordinary text here: numbers are checked where they are parsed
+(:mod:`idp_bridge.numbers`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Iterator
+from urllib.parse import unquote, unquote_to_bytes
+
+from flask import Flask, request
+from werkzeug.wrappers import Response
+
+from idp_bridge.errors import error_response
+
+log = logging.getLogger(__name__)
+
+MAX_VALUE_CHARS = 8192
+DESCRIPTION = "The request contains characters or a length that is not allowed."
+#: endpoints whose body is verified by the view itself and must reach it unread
+RAW_BODY_ENDPOINTS = frozenset({"wechat_callback.events"})
+#: headers whose values views read; their length is bounded too (all headers are checked for controls)
+READ_HEADERS = ("Authorization", "Last-Event-ID", "X-Request-Id", "Origin", "Cookie")
+OUR_COOKIE_PREFIXES = ("idpb_", "__Host-idpb_")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
+_BAD_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class Malformed(ValueError):
+    """The request carries input the gate refuses; the message names where (never the value)."""
+
+
+def _text(raw: bytes, where: str) -> str:
+    """``raw`` as strict UTF-8 text without controls or U+FFFD, within the length bound."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Malformed(f"{where}: not UTF-8") from None
+    check_text(text, where)
+    return text
+
+
+def check_text(text: str, where: str) -> None:
+    """Refuse controls, U+FFFD and over-long values in already-decoded text."""
+    if len(text) > MAX_VALUE_CHARS:
+        raise Malformed(f"{where}: longer than {MAX_VALUE_CHARS} characters")
+    if _BAD_TEXT.search(text):
+        raise Malformed(f"{where}: control character or U+FFFD")
+
+
+def urlencoded_pairs(data: bytes, where: str) -> Iterator[tuple[str, str]]:
+    """Decode ``application/x-www-form-urlencoded`` (WHATWG URL §5.1, as werkzeug splits it: on ``&``)
+    strictly, checking every name and value."""
+    for part in data.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        yield (_text(unquote_to_bytes(name.replace(b"+", b" ")), f"{where} name"),
+               _text(unquote_to_bytes(value.replace(b"+", b" ")), f"{where} value"))
+
+
+def check_path(path_info: str) -> None:
+    """PATH_INFO is WSGI's latin-1 view of the percent-decoded bytes (PEP 3333)."""
+    _text(path_info.encode("latin-1", "replace"), "path")
+
+
+def check_headers(environ: dict[str, object]) -> None:
+    for key, value in environ.items():
+        if not (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) or not isinstance(value, str):
+            continue
+        if _BAD_HEADER.search(value):
+            raise Malformed(f"header {key[5:] if key.startswith('HTTP_') else key}: control character")
+
+
+def check_basic_credentials(header: str) -> None:
+    """RFC 7617 §2 credentials, also after RFC 6749 §2.3.1's form-encoding is undone."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return
+    try:
+        decoded = base64.b64decode(token.strip())
+    except (binascii.Error, ValueError):
+        return  # not credentials at all: the client authentication answers 401 invalid_client
+    text = _text(decoded, "Basic credentials")
+    for part in text.split(":", 1):
+        check_text(unquote(part, errors="replace"), "Basic credentials")
+
+
+def check_request() -> None:
+    """Raise :class:`Malformed` if anything the views read is malformed."""
+    environ = request.environ
+    check_headers(environ)
+    for name in READ_HEADERS:
+        value = request.headers.get(name)
+        if value is not None and len(value) > MAX_VALUE_CHARS:
+            raise Malformed(f"header {name}: longer than {MAX_VALUE_CHARS} characters")
+    check_path(environ.get("PATH_INFO", ""))
+    for _ in urlencoded_pairs(environ.get("QUERY_STRING", "").encode("latin-1", "replace"), "query parameter"):
+        pass
+    authorization = request.headers.get("Authorization")
+    if authorization:
+        check_basic_credentials(authorization)
+    for name, value in request.cookies.items(multi=True):
+        if name.startswith(OUR_COOKIE_PREFIXES) and _BAD_HEADER.search(value):
+            raise Malformed(f"cookie {name}: control character")
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint in RAW_BODY_ENDPOINTS:
+        return
+    if request.mimetype == "application/x-www-form-urlencoded":
+        # cached: werkzeug parses request.form from the cached bytes afterwards
+        for _ in urlencoded_pairs(request.get_data(cache=True), "form field"):
+            pass
+    elif request.mimetype == "multipart/form-data":
+        for name, value in request.form.items(multi=True):
+            check_text(name, "form field name")
+            check_text(value, "form field value")
+
+
+def _gate() -> Response | None:
+    try:
+        check_request()
+    except Malformed as refused:
+        log.info("refused malformed input (%s) on %s", refused, request.endpoint or "no route")
+        return error_response(400, "invalid_request", DESCRIPTION)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    """Run the gate before every other ``before_request`` function of the app, blueprints included."""
+    app.before_request_funcs.setdefault(None, []).insert(0, _gate)
