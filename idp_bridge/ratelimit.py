@@ -1,13 +1,17 @@
 """Fixed-window counters shared by every worker through the database (QR creation, failed client logins).
 
 One atomic ``UPDATE … SET count = count + 1 WHERE count < limit`` per hit: no read-modify-write race.
+
+A window is the minute number (``epoch // 60``), except for connection keys ending in ``:day``, whose window is
+WeChat's quota day (Beijing time, ``quota_day``); ``stale_counters`` relies on that to let the retention purge
+(SPEC §15) delete counters whose window ended.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import Integer, String
+from sqlalchemy import ColumnElement, Integer, String, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +29,24 @@ class RateCounter(db.Model):  # type: ignore[name-defined]
 
 
 IPV6_CLIENT_PREFIX = 64
+BEIJING_OFFSET_SECONDS = 8 * 3600
+
+
+def quota_day(now: int) -> int:
+    """WeChat's API quotas reset at midnight Beijing time (UTC+8)."""
+    return (now + BEIJING_OFFSET_SECONDS) // 86400
+
+
+def stale_counters(now: int) -> ColumnElement[bool]:
+    """Counters whose window ended more than one window ago (one window of slack for clock skew).
+
+    Day windows are recognised by the ``conn:`` prefix, which only our code writes (``login.limits``): a suffix
+    alone would not do, since ``authfail:<client_id>`` and proxied addresses carry text a client chooses, and a
+    key made to look like a day counter would otherwise never be purged.
+    """
+    day_key = RateCounter.key.like("conn:%:day")
+    return or_(and_(day_key, RateCounter.window < quota_day(now) - 1),
+               and_(~day_key, RateCounter.window < now // 60 - 1))
 
 
 def client_address_key(address: str | None) -> str:

@@ -31,9 +31,9 @@ cli = FlaskGroup(
 
 
 def _register() -> None:
-    from idp_bridge.cli import audit, client, connection, demo, keys, serve, user
+    from idp_bridge.cli import audit, client, connection, demo, keys, purge, serve, user
 
-    for module in (connection, client, user, keys, audit, demo, serve):
+    for module in (connection, client, user, keys, audit, purge, demo, serve):
         module.register(cli)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask import Flask
 
 
 def register(cli: click.Group) -> None:
@@ -13,8 +14,11 @@ def register(cli: click.Group) -> None:
     @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
     @click.option("--threads", default=64, show_default=True, type=click.IntRange(1, 1000),
                   help="Threads per worker; each waiting login page holds one.")
-    def serve(bind: str, workers: int, threads: int) -> None:
-        """Serve with gunicorn (gthread workers); refuses an un-migrated database."""
+    @click.option("--purge-interval", default=300, show_default=True, type=click.IntRange(0, 86_400),
+                  help="Seconds between purges of expired rows (SPEC §15); 0 turns it off (run "
+                       "`idp-bridge purge` from cron instead).")
+    def serve(bind: str, workers: int, threads: int, purge_interval: int) -> None:
+        """Serve with gunicorn (gthread workers); refuses an un-migrated database; purges expired rows."""
         import os
         import tempfile
 
@@ -32,4 +36,14 @@ def register(cli: click.Group) -> None:
         if probe.config["IDP_BRIDGE"].simulator:
             click.secho("WARNING: IDP_BRIDGE_SIMULATOR=1 — the fake WeChat is mounted. Never in production.",
                         fg="red", err=True)
-        GunicornApp(create_app, gunicorn_options(bind, workers, threads)).run()
+
+        def worker_app() -> Flask:
+            """Built in each worker after the fork; its purge thread competes for the purge lock."""
+            app = create_app()
+            if purge_interval:
+                from idp_bridge import retention
+
+                retention.start_background(app, purge_interval)
+            return app
+
+        GunicornApp(worker_app, gunicorn_options(bind, workers, threads)).run()
