@@ -30,17 +30,19 @@ def register(cli: click.Group) -> None:
     @click.option("--connection", "connections", multiple=True, help="Restrict to these connections.")
     @click.option("--try-page", is_flag=True, help="Enable /apps/<client_id>/try.")
     @click.option("--id-token-alg", type=click.Choice(registration.ALGS), default="RS256")
+    @click.option("--resource-server/--no-resource-server", default=False,
+                  help="May introspect tokens issued to other applications (an API).")
     @json_option
     @json_errors
     def create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
                web_origins: tuple[str, ...], public: bool, third_party: bool, connections: tuple[str, ...],
-               try_page: bool, id_token_alg: str, as_json: bool) -> None:
+               try_page: bool, id_token_alg: str, resource_server: bool, as_json: bool) -> None:
         """Register an application; the secret is printed once."""
         with invalid_input():
             client, secret = registration.create_client(
                 name, redirect_uris, post_logout_redirect_uris=logout_uris, web_origins=web_origins,
                 public=public, third_party=third_party, connections=connections, try_page=try_page,
-                id_token_alg=id_token_alg)
+                id_token_alg=id_token_alg, resource_server=resource_server)
         body: dict[str, Any] = client.describe()
         if secret:
             body["client_secret"] = secret
@@ -81,11 +83,14 @@ def register(cli: click.Group) -> None:
     @click.option("--third-party/--first-party", default=None)
     @click.option("--try-page/--no-try-page", default=None)
     @click.option("--id-token-alg", type=click.Choice(registration.ALGS))
+    @click.option("--resource-server/--no-resource-server", default=None,
+                  help="May introspect tokens issued to other applications.")
     @json_option
     @json_errors
     def update(client_id: str, name: str | None, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
                web_origins: tuple[str, ...], connections: tuple[str, ...], third_party: bool | None,
-               try_page: bool | None, id_token_alg: str | None, as_json: bool) -> None:
+               try_page: bool | None, id_token_alg: str | None, resource_server: bool | None,
+               as_json: bool) -> None:
         """Change an application; list options replace the stored list."""
         client = _load(client_id)
         with invalid_input():
@@ -93,7 +98,7 @@ def register(cli: click.Group) -> None:
                 client, name=name, redirect_uris=list(redirect_uris) or None,
                 post_logout_redirect_uris=list(logout_uris) or None, web_origins=list(web_origins) or None,
                 connections=list(connections) or None, third_party=third_party, try_page=try_page,
-                id_token_alg=id_token_alg)
+                id_token_alg=id_token_alg, resource_server=resource_server)
         emit(client.describe(), as_json)
 
     @client_group.command("rotate-secret")

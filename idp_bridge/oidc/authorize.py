@@ -1,144 +1,331 @@
-"""The authorization endpoint's decisions (OIDC Core §3.1.2): who is signed in, whether ``prompt`` and
-``max_age`` allow using that session, consent for third-party applications, and how errors travel.
+"""The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2) as an ordered list of one-rule checks.
 
-Request validation itself is Authlib's (grant + extensions); what NOTES trap 9 leaves to the application
-lives here, not in the view.
+Modelled on node-oidc-provider's ``lib/actions/authorization/``: each check reads (and may fill in) the
+:class:`AuthorizationRequest` and raises one of Authlib's error classes; :func:`handle_authorize` turns any of
+them into a response in one place, :func:`error_response`. Until the client and its redirect URI are
+validated an error is a page for the user; afterwards it goes to the redirect URI in the requested response
+mode with ``state`` and ``iss`` (RFC 6749 §4.1.2.1, RFC 9207). Error descriptions are fixed text: nothing
+from the request is echoed back (Authlib also refuses to build a description with quotes or controls).
+
+The checks before :func:`check_grant` validate parameters; :func:`check_grant` runs Authlib's own
+validation (PKCE, scope, nonce); the ones after it decide the interaction: use the SSO session, ask for a
+login, ask for consent, or answer with a code.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from flask import render_template, request
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnsupportedResponseTypeError,
+)
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import current_app, request
 from werkzeug.wrappers import Response
 
-from idp_bridge.extensions import db
-from idp_bridge.oidc import seam, sso
-from idp_bridge.oidc.models import Client, Consent, PendingAuthorization
+from idp_bridge.numbers import BadNumber, parse_int
+from idp_bridge.oidc import consent, seam, sso
+from idp_bridge.oidc.id_token_hint import hinted_subject
+from idp_bridge.oidc.lookup import has_control_characters
+from idp_bridge.oidc.models import Client, PendingAuthorization
 from idp_bridge.oidc.principal import Principal, load_user
-from idp_bridge.oidc.responses import RESPONSE_MODES, params_from_location, respond, web_message_origin
+from idp_bridge.oidc.responses import (
+    RESPONSE_MODES,
+    error_page,
+    params_from_location,
+    respond,
+    web_message_origin,
+)
 from idp_bridge.oidc.server import authorization_server, query_client
 
-UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_not_supported",
-               "registration": "registration_not_supported"}
+MAX_AGE_LIMIT = 9_999_999_999  # ten digits, as before: a larger max_age means "any session"
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
 
-def _params() -> dict[str, str]:
-    return request.values.to_dict(flat=True)
+class RequestError(InvalidRequestError):
+    """``invalid_request`` with fixed text (Authlib's class, so it travels the one error path)."""
 
 
-def error_page(code: str, description: str, status: int = 400) -> Response:
-    body = render_template("errors/error.html", status=status, code=code, description=description)
-    response = Response(body, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+class RequestNotSupportedError(OAuth2Error):
+    """OIDC Core §3.1.2.6 / §6.1: ``request`` objects are not supported."""
+
+    error = "request_not_supported"
 
 
-def _response_mode(params: dict[str, str], client: Client | None, redirect_uri: str) -> str:
-    mode = params.get("response_mode", "query")
-    if mode not in RESPONSE_MODES:
-        return "query"
-    if mode == "web_message" and (client is None or web_message_origin(client, redirect_uri) is None):
-        return "query"
-    return mode
+class RequestUriNotSupportedError(OAuth2Error):
+    """OIDC Core §3.1.2.6 / §6.2: ``request_uri`` is not supported."""
+
+    error = "request_uri_not_supported"
 
 
-def error_response(error: OAuth2Error, params: dict[str, str]) -> Response:
-    """Redirect the error to the client only when the redirect URI is validated; else show a page."""
-    if not error.redirect_uri:
-        return error_page(error.error or "invalid_request", error.description or "Invalid authorization request.")
-    code = error.error
-    if code == "unsupported_response_type" and not params.get("response_type"):
-        code = "invalid_request"
-    client = query_client(params.get("client_id", ""))
+class RegistrationNotSupportedError(OAuth2Error):
+    """OIDC Core §3.1.2.6 / §7.2.1: the ``registration`` parameter is not supported."""
+
+    error = "registration_not_supported"
+
+
+UNSUPPORTED: dict[str, type[OAuth2Error]] = {
+    "request": RequestNotSupportedError,
+    "request_uri": RequestUriNotSupportedError,
+    "registration": RegistrationNotSupportedError,
+}
+
+
+@dataclass
+class AuthorizationRequest:
+    """What the checks learnt so far; ``client`` and ``redirect_uri`` are set only once validated."""
+
+    params: dict[str, str]
+    repeated: list[str]
+    client: Client | None = None
+    redirect_uri: str | None = None
+    response_mode: str = "query"
+    max_age: int | None = None
+    hinted_sub: str | None = None
+    resumed: PendingAuthorization | None = None
+    principal: Principal | None = None
+    grant: Any = None
+    ask_consent: bool = False
+    prompts: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_flask(cls) -> AuthorizationRequest:
+        values = request.values
+        repeated = [name for name in values if len(values.getlist(name)) > 1]
+        return cls(params=values.to_dict(flat=True), repeated=repeated)
+
+    @property
+    def valid_client(self) -> Client:
+        if self.client is None:  # pragma: no cover - the checks order guarantees it
+            raise RuntimeError("client used before check_client")
+        return self.client
+
+    @property
+    def scope(self) -> str:
+        return str(self.grant.request.scope or "") if self.grant is not None else ""
+
+
+Check = Callable[[AuthorizationRequest], None]
+
+
+# --- before the redirect URI is trusted: errors are pages -------------------------------------------------
+
+def refuse_control_characters(req: AuthorizationRequest) -> None:
+    """SPEC §15: NUL and control characters are refused on every route (and never stored or echoed)."""
+    if any(has_control_characters(k) or has_control_characters(v) for k, v in req.params.items()):
+        raise RequestError("The request contains control characters.")
+
+
+def refuse_repeated_parameters(req: AuthorizationRequest) -> None:
+    """RFC 6749 §3.1: request parameters MUST NOT be included more than once."""
+    if req.repeated:
+        raise RequestError("A parameter is repeated.")
+
+
+def check_client(req: AuthorizationRequest) -> None:
+    """RFC 6749 §4.1.2.1: an unknown client gets no redirect."""
+    if not req.params.get("client_id"):
+        raise InvalidClientError(description="Missing 'client_id' parameter.")
+    client = query_client(req.params["client_id"])
     if client is None:
-        return error_page(code, error.description or "")
-    mode = _response_mode(params, client, error.redirect_uri)
-    return respond(client, error.redirect_uri,
-                   {"error": code, "error_description": error.description, "state": params.get("state")}, mode)
+        raise InvalidClientError(description="The client does not exist on this server.")
+    req.client = client
 
 
-def _session_principal(params: dict[str, str]) -> Principal | None:
-    """The SSO session, if ``prompt`` and ``max_age`` allow using it."""
+def check_redirect_uri(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.1: ``redirect_uri`` is required and must match a registered one exactly (RFC 9700
+    §4.1.3); until it does, nothing is redirected."""
+    uri = req.params.get("redirect_uri")
+    if not uri:
+        raise RequestError("Missing 'redirect_uri' parameter.")
+    if not req.valid_client.check_redirect_uri(uri):
+        raise RequestError("The 'redirect_uri' is not registered for this application.")
+    req.redirect_uri = uri
+
+
+# --- from here on errors go back to the client ------------------------------------------------------------
+
+def check_response_mode(req: AuthorizationRequest) -> None:
+    """OAuth 2.0 Multiple Response Types §2.1 and Form Post; ``web_message`` only to a registered origin.
+    An unusable mode is reported with the default (query)."""
+    mode = req.params.get("response_mode", "query")
+    if mode not in RESPONSE_MODES:
+        raise RequestError("Unsupported 'response_mode'.")
+    if mode == "web_message" and web_message_origin(req.valid_client, req.redirect_uri or "") is None:
+        raise RequestError("response_mode=web_message needs the redirect URI's origin registered as a web "
+                           "origin of the application.")
+    req.response_mode = mode
+
+
+def check_response_type(req: AuthorizationRequest) -> None:
+    """RFC 6749 §4.1.1: ``response_type=code`` is the only one we implement (SPEC §4)."""
+    response_type = req.params.get("response_type")
+    if not response_type:
+        raise RequestError("Missing 'response_type' parameter.")
+    if response_type != "code":
+        raise UnsupportedResponseTypeError("Only 'response_type=code' is supported.")
+
+
+def reject_unsupported(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.6: say so when request objects or registration are used."""
+    for name, error in UNSUPPORTED.items():
+        if name in req.params:
+            raise error(f"The '{name}' parameter is not supported.")
+
+
+def check_openid_scope(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.1: ``openid`` is required; this provider serves OpenID Connect only."""
+    if "openid" not in req.params.get("scope", "").split():
+        raise InvalidScopeError("The 'openid' scope is required.")
+
+
+def check_prompt(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.1: ``none`` cannot be combined; unknown values are ignored."""
+    prompts = set(req.params.get("prompt", "").split())
+    if "none" in prompts and len(prompts) > 1:
+        raise RequestError("'prompt=none' cannot be combined with other values.")
+    req.prompts = prompts & PROMPTS
+
+
+def check_max_age(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.1: a non-negative integer of seconds, in ASCII digits (SPEC §15)."""
+    raw = req.params.get("max_age")
+    if raw is None:
+        return
+    try:
+        req.max_age = parse_int(raw, maximum=MAX_AGE_LIMIT)
+    except BadNumber:
+        raise RequestError("'max_age' must be a non-negative integer.") from None
+
+
+def check_id_token_hint(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.1, SPEC §15: a hint must be our ID token for this client (expired is fine)."""
+    hint = req.params.get("id_token_hint")
+    if hint is None:
+        return
+    sub = hinted_subject(hint, req.valid_client.client_id, str(current_app.config["IDP_BRIDGE"].issuer))
+    if sub is None:
+        raise RequestError("The 'id_token_hint' is not an ID token this provider issued to this application.")
+    req.hinted_sub = sub
+
+
+# --- the end user -----------------------------------------------------------------------------------------
+
+def resolve_end_user(req: AuthorizationRequest) -> None:
+    """The browser just signed in for this very request (the login seam), or its SSO session if ``prompt``
+    and ``max_age`` allow using it (OIDC Core §3.1.2.1)."""
+    if seam.RESUME_PARAM in req.params:
+        req.resumed = seam.take_resumed(req.params[seam.RESUME_PARAM], req.params)
+    if req.resumed is not None and req.resumed.user_id is not None:
+        user = load_user(req.resumed.user_id)
+        if user is not None:
+            req.principal = Principal(user, req.resumed.auth_time or int(time.time()), req.resumed.sid,
+                                      req.resumed.connection_id)
+        return
     row = sso.current_session()
     user = load_user(row.user_id) if row is not None else None
-    if row is None or user is None:
-        return None
-    if "login" in params.get("prompt", "").split():
-        return None
-    max_age = params.get("max_age", "")
-    if max_age.isdigit() and time.time() - row.auth_time > int(max_age):
-        return None
-    return Principal(user, row.auth_time, row.sid, row.connection_id)
+    if row is None or user is None or "login" in req.prompts:
+        return
+    if req.max_age is not None and time.time() - row.auth_time > req.max_age:
+        return
+    req.principal = Principal(user, row.auth_time, row.sid, row.connection_id)
 
 
-def _has_consent(principal: Principal, client: Client, scope: str) -> bool:
-    row = db.session.scalar(db.select(Consent).where(Consent.user_id == principal.user.id,
-                                                     Consent.client_id == client.client_id))
-    return row is not None and set(scope.split()) <= set(row.scope.split())
+def check_hinted_user(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.1: a session of another user than the hint's is not used. ``prompt=none`` gets
+    ``login_required``; otherwise the user signs in afresh, and if that login is still someone else the
+    client gets ``login_required`` rather than a code for the wrong person."""
+    if req.hinted_sub is None or req.principal is None or req.principal.user.sub == req.hinted_sub:
+        return
+    if req.resumed is not None or "none" in req.prompts:
+        raise LoginRequiredError("The signed-in user is not the one named by 'id_token_hint'.")
+    req.principal = None
+
+
+def check_grant(req: AuthorizationRequest) -> None:
+    """Authlib's validation of the code request (PKCE per RFC 7636 / SPEC §4, scopes, nonce). Everything it
+    could quote back (``response_type``, ``redirect_uri``) was checked above, so its texts are fixed."""
+    req.grant = authorization_server().get_consent_grant(end_user=req.principal)
+
+
+def require_login(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.6: no usable session and ``prompt=none`` → ``login_required``."""
+    if req.principal is None and "none" in req.prompts:
+        raise LoginRequiredError("The user is not signed in.")
+
+
+def check_consent(req: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.4: third-party applications need the user's consent for the scopes asked."""
+    client = req.valid_client
+    if req.principal is None or not client.third_party:
+        return
+    if req.resumed is not None and req.resumed.consented_at is not None:
+        return
+    if "consent" not in req.prompts and consent.granted(req.principal.user.id, client.client_id, req.scope):
+        return
+    if "none" in req.prompts:
+        raise ConsentRequiredError("The user has not granted this application access yet.")
+    req.ask_consent = True
+
+
+CHECKS: tuple[Check, ...] = (
+    refuse_control_characters,
+    refuse_repeated_parameters,
+    check_client,
+    check_redirect_uri,
+    check_response_mode,
+    check_response_type,
+    reject_unsupported,
+    check_openid_scope,
+    check_prompt,
+    check_max_age,
+    check_id_token_hint,
+    resolve_end_user,
+    check_hinted_user,
+    check_grant,
+    require_login,
+    check_consent,
+)
 
 
 def handle_authorize() -> Response:
-    params = _params()
-    server = authorization_server()
-    resumed: PendingAuthorization | None = None
-    if seam.RESUME_PARAM in params:
-        resumed = seam.take_resumed(params[seam.RESUME_PARAM], params)
-    principal = None
-    if resumed is not None and resumed.user_id is not None:
-        user = load_user(resumed.user_id)
-        if user is not None:
-            principal = Principal(user, resumed.auth_time or int(time.time()), resumed.sid, resumed.connection_id)
-    else:
-        principal = _session_principal(params)
+    """Run the checks, then answer: log in, ask consent, or redirect with a code."""
+    req = AuthorizationRequest.from_flask()
     try:
-        grant = server.get_consent_grant(end_user=principal)
+        for check in CHECKS:
+            check(req)
+        return _answer(req)
     except OAuth2Error as error:
-        return error_response(error, params)
-    client: Client = grant.request.client
-    redirect_uri: str = grant.redirect_uri
-    mode = _response_mode(params, client, redirect_uri)
+        return error_response(error, req)
 
-    def fail(code: str, description: str) -> Response:
-        return respond(client, redirect_uri, {"error": code, "error_description": description,
-                                              "state": params.get("state")}, mode)
 
-    if params.get("response_mode", "query") not in RESPONSE_MODES:
-        return fail("invalid_request", "Unsupported 'response_mode'.")
-    if params.get("response_mode") == "web_message" and mode != "web_message":
-        return fail("invalid_request", "response_mode=web_message needs the redirect URI's origin registered "
-                                       "as a web origin of the application.")
-    if (max_age := params.get("max_age")) is not None and not (max_age.isdigit() and len(max_age) <= 10):
-        return fail("invalid_request", "'max_age' must be a non-negative integer.")
-    for name, code in UNSUPPORTED.items():
-        if name in params:
-            return fail(code, f"The '{name}' parameter is not supported.")
-    if "openid" not in (grant.request.scope or "").split():
-        return fail("invalid_scope", "The 'openid' scope is required.")
-    if principal is None:
-        return seam.begin_interactive_login(client.client_id, params)
-    if client.third_party and not (resumed is not None and resumed.consented_at is not None):
-        scope = grant.request.scope or ""
-        if "consent" in params.get("prompt", "").split() or not _has_consent(principal, client, scope):
-            if "none" in params.get("prompt", "").split():
-                return fail("consent_required", "The user has not granted this application access yet.")
-            return _consent_page(client, params, principal, scope)
-    answer = server.create_authorization_response(grant_user=principal, grant=grant)
+def _answer(req: AuthorizationRequest) -> Response:
+    client = req.valid_client
+    if req.principal is None:
+        return seam.begin_interactive_login(client.client_id, req.params)
+    if req.ask_consent:
+        return consent.ask(client, req.params, req.principal, req.scope)
+    answer = authorization_server().create_authorization_response(grant_user=req.principal, grant=req.grant)
     location = answer.headers.get("Location")
-    if not location:
+    if not location or req.redirect_uri is None:
         return error_page("server_error", "The authorization could not be completed.", 500)
-    return respond(client, redirect_uri, dict(params_from_location(location)), mode)
+    return respond(client, req.redirect_uri, dict(params_from_location(location)), req.response_mode)
 
 
-def _consent_page(client: Client, params: dict[str, str], principal: Principal, scope: str) -> Response:
-    """Ask the user; the answer comes back to ``/oauth/consent`` bound to this browser by a pending row."""
-    pending, new_cookie = seam.create_pending(client.client_id, params)
-    pending.user_id = principal.user.id
-    pending.auth_time = principal.auth_time
-    pending.sid = principal.sid
-    pending.connection_id = principal.connection_id
-    db.session.commit()
-    page = Response(render_template("oidc/consent.html", client=client, scopes=scope.split(),
-                                    pending_id=pending.id), mimetype="text/html")
-    return seam.bind_browser(page, new_cookie)
+def error_response(error: OAuth2Error, req: AuthorizationRequest) -> Response:
+    """The one place an authorization error becomes a response (RFC 6749 §4.1.2.1): to the validated
+    redirect URI with ``state`` and ``iss``, else a page. Nothing from the request is echoed but ``state``,
+    which the RFC requires."""
+    code = error.error or "invalid_request"
+    if req.client is None or req.redirect_uri is None:
+        return error_page(code, error.description or "Invalid authorization request.")
+    return respond(req.client, req.redirect_uri,
+                   {"error": code, "error_description": error.description or None,
+                    "state": req.params.get("state")}, req.response_mode)

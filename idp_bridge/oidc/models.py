@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp_bridge.dbtypes import UTCDateTime
@@ -40,6 +40,8 @@ class Client(db.Model, ClientMixin):  # type: ignore[name-defined]
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     third_party: Mapped[bool] = mapped_column(Boolean, default=False)
     try_page: Mapped[bool] = mapped_column(Boolean, default=False)
+    # SPEC §15: may introspect tokens issued to other clients (RFC 7662); false for ordinary applications.
+    resource_server: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -59,6 +61,7 @@ class Client(db.Model, ClientMixin):  # type: ignore[name-defined]
             "name": self.name,
             "type": "public" if self.public else "confidential",
             "third_party": self.third_party,
+            "resource_server": bool(self.resource_server),
             "redirect_uris": list(self.redirect_uris),
             "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
             "web_origins": list(self.web_origins),

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from idp_bridge import audit
 from idp_bridge.extensions import db
+from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import Client
 from idp_bridge.secretbox import digest
 from idp_bridge.validation import ValidationError
@@ -60,6 +61,13 @@ def _connections(identifiers: Iterable[str]) -> list[Connection]:
     return found
 
 
+def _check_resource_server(public: bool, resource_server: bool) -> None:
+    """A resource server introspects tokens (RFC 7662 §2.1), which needs client authentication: a public
+    client has no secret to authenticate with."""
+    if public and resource_server:
+        raise ValidationError("resource_server", "a resource server must be a confidential client")
+
+
 def _name(name: str) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise ValidationError("name", "must be 1-100 characters")
@@ -82,6 +90,7 @@ def create_client(
     connections: Iterable[str] = (),
     try_page: bool = False,
     id_token_alg: str = "RS256",
+    resource_server: bool = False,
 ) -> tuple[Client, str | None]:
     """Validate, then store; returns the client and its plaintext secret (None for public clients)."""
     uris = [_check_uri("redirect_uri", u) for u in redirect_uris]
@@ -91,6 +100,7 @@ def create_client(
     origins = list(dict.fromkeys(_check_origin(o) for o in web_origins))
     if id_token_alg not in ALGS:
         raise ValidationError("id_token_alg", f"must be one of {', '.join(ALGS)}")
+    _check_resource_server(public, resource_server)
     client = Client(
         client_id=secrets.token_urlsafe(16),
         name=_name(name),
@@ -100,6 +110,7 @@ def create_client(
         public=public,
         third_party=third_party,
         try_page=try_page,
+        resource_server=resource_server,
         id_token_signed_response_alg=id_token_alg,
         connections=_connections(connections),
     )
@@ -112,9 +123,10 @@ def create_client(
 
 
 def get_client(client_id: str) -> Client | None:
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+    key = lookup_key(client_id)
+    if key is None:
         return None
-    return db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+    return db.session.scalar(db.select(Client).where(Client.client_id == key))
 
 
 def list_clients() -> list[Client]:
@@ -140,9 +152,10 @@ def update_client(client: Client, **changes: Any) -> Client:
         if changes["id_token_alg"] not in ALGS:
             raise ValidationError("id_token_alg", f"must be one of {', '.join(ALGS)}")
         updates["id_token_signed_response_alg"] = changes["id_token_alg"]
-    for flag in ("third_party", "try_page"):
+    for flag in ("third_party", "try_page", "resource_server"):
         if changes.get(flag) is not None:
             updates[flag] = bool(changes[flag])
+    _check_resource_server(client.public, updates.get("resource_server", client.resource_server))
     for key, value in updates.items():
         setattr(client, key, value)
     db.session.commit()

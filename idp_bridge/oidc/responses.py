@@ -64,6 +64,13 @@ def respond(client: Client, redirect_uri: str, params: dict[str, str | None], re
     return _no_store(response)
 
 
+def error_page(code: str, description: str, status: int = 400) -> Response:
+    """An error the client must not receive (RFC 6749 §4.1.2.1: unknown client or unvalidated redirect URI),
+    shown to the user instead. ``description`` is always our own text, never request input."""
+    body = render_template("errors/error.html", status=status, code=code, description=description)
+    return _no_store(Response(body, status=status, mimetype="text/html"))
+
+
 def params_from_location(location: str) -> dict[str, str]:
     """The parameters Authlib put on a redirect (its success path), to re-deliver in our response mode."""
     return dict(parse_qsl(urlsplit(location).query, keep_blank_values=True))

@@ -14,7 +14,7 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import redirect, render_template, url_for
+from flask import redirect, url_for
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
@@ -22,9 +22,10 @@ from idp_bridge import audit
 from idp_bridge.extensions import db
 from idp_bridge.oidc import sso
 from idp_bridge.oidc.cookies import read_cookie, set_cookie
+from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.oidc.principal import load_user
-from idp_bridge.oidc.responses import respond
+from idp_bridge.oidc.responses import error_page, respond
 from idp_bridge.secretbox import digest, matches
 from idp_bridge.timeutil import utcnow
 
@@ -79,10 +80,11 @@ def begin_interactive_login(client_id: str, params: dict[str, str]) -> Response:
 
 def get_pending(pending_id: str) -> PendingAuthorization | None:
     """The pending authorization, only for the browser that started it and only while it is live."""
-    if not isinstance(pending_id, str) or not 0 < len(pending_id) <= 64:
+    key = lookup_key(pending_id)
+    if key is None:
         return None
     value = read_cookie(BROWSER_COOKIE)
-    pending = db.session.get(PendingAuthorization, pending_id)
+    pending = db.session.get(PendingAuthorization, key)
     if pending is None or not value or not matches(value, pending.browser_digest):
         return None
     if pending.completed_at is not None or pending.expires_at <= utcnow():
@@ -139,9 +141,5 @@ def deny_login(pending_id: str, error: str = "access_denied", description: str =
 
 
 def expired_page() -> Response:
-    body = render_template("errors/error.html", status=400, code="login_expired",
-                           description="This sign-in has expired or belongs to another browser. "
+    return error_page("login_expired", "This sign-in has expired or belongs to another browser. "
                                        "Go back to the application and start again.")
-    response = Response(body, status=400, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    return response

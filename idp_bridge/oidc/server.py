@@ -16,15 +16,18 @@ from flask import Flask, current_app
 
 from idp_bridge.extensions import db
 from idp_bridge.oidc import grants, keystore, sso, tokens
+from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import Client, Token
 from idp_bridge.oidc.principal import load_user
 from idp_bridge.timeutil import epoch, utcnow
 
 
 def query_client(client_id: str) -> Client | None:
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+    """The client named in a request; values that cannot be one of our ids never reach the database."""
+    key = lookup_key(client_id)
+    if key is None:
         return None
-    return db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+    return db.session.scalar(db.select(Client).where(Client.client_id == key))
 
 
 class Issuer(IssuerParameter):
@@ -56,7 +59,9 @@ class Revocation(RevocationEndpoint):
 
 
 class Introspection(IntrospectionEndpoint):
-    """RFC 7662, for authenticated confidential clients (resource servers are registered as clients)."""
+    """RFC 7662 for authenticated confidential clients. SPEC §15: a token is described only to the client it
+    was issued to or to a client registered as a resource server (``--resource-server``); any other caller
+    learns ``{"active": false}`` and nothing else (RFC 7662 §2.2 lets the server decide who may know)."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -64,7 +69,9 @@ class Introspection(IntrospectionEndpoint):
         return Revocation.query_token(self, token_string, token_type_hint)
 
     def check_permission(self, token: Token, client: Client, request: OAuth2Request) -> bool:
-        return not client.public
+        if client.public:
+            return False
+        return token.client_id == client.client_id or bool(client.resource_server)
 
     def create_introspection_payload(self, token: Token | None) -> dict[str, Any]:
         if token is None or token.revoked_at is not None:

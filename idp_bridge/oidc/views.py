@@ -11,20 +11,31 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from werkzeug.wrappers import Response
 
 from idp_bridge import ratelimit
-from idp_bridge.extensions import db
 from idp_bridge.oidc import authorize as authorize_logic
+from idp_bridge.oidc import consent as consent_logic
 from idp_bridge.oidc import keystore, seam, sso
 from idp_bridge.oidc.cors import add_cors_headers
 from idp_bridge.oidc.discovery import metadata
-from idp_bridge.oidc.models import Consent
+from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.principal import load_user, user_claims
+from idp_bridge.oidc.responses import error_page
 from idp_bridge.oidc.server import authorization_server, require_oauth
 from idp_bridge.security import csrf
-from idp_bridge.timeutil import utcnow
 
 bp = Blueprint("oidc", __name__)
 bp.after_request(add_cors_headers)
 CLIENT_AUTH_ENDPOINTS = {"oidc.token", "oidc.revoke", "oidc.introspect"}
+CACHEABLE_ENDPOINTS = {"oidc.discovery", "oidc.jwks"}
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Nothing the provider answers may be cached (RFC 6749 §5.1 for tokens, RFC 9700 §4.16 for pages that
+    carry codes or errors), except the public discovery document and keys."""
+    if request.endpoint not in CACHEABLE_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    return response
 
 
 FAILED_AUTH_PER_MINUTE = 10
@@ -33,14 +44,14 @@ FAILED_AUTH_PER_MINUTE = 10
 def _client_error(status: int, description: str) -> Response:
     response = jsonify(error="invalid_client", error_description=description)
     response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _claimed_client_id() -> str:
     """The client a token/revoke/introspect request claims to be (Basic header or form), for rate limiting."""
     auth = request.authorization
-    client_id = (auth.username if auth is not None and auth.username else request.form.get("client_id", ""))[:64]
+    claimed = auth.username if auth is not None and auth.username else request.form.get("client_id", "")
+    client_id = lookup_key(claimed)  # the rate-limit key is stored: never NUL or controls (SPEC §15)
     return f"{client_id}@{request.remote_addr}" if client_id else ""
 
 
@@ -102,29 +113,17 @@ def consent() -> Response:
     csrf.verify(request.form.get(csrf.FIELD))
     pending = seam.get_pending(request.form.get("pending_id", ""))
     if pending is None or pending.user_id is None:
-        return authorize_logic.error_page("login_expired", "This consent request expired. Start again.")
+        return error_page("login_expired", "This consent request expired. Start again.")
     if request.form.get("decision") != "allow":
         return seam.deny_login(pending.id, "access_denied", "The user did not allow access.")
-    scope = " ".join(pending.params.get("scope", "").split())
-    row = db.session.scalar(db.select(Consent).where(Consent.user_id == pending.user_id,
-                                                     Consent.client_id == pending.client_id))
-    if row is None:
-        db.session.add(Consent(user_id=pending.user_id, client_id=pending.client_id, scope=scope))
-    else:
-        row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
-        row.granted_at = utcnow()
-    pending.consented_at = utcnow()
-    db.session.commit()
+    consent_logic.remember(pending)
     return redirect(url_for("oidc.authorize") + "?" + urlencode({**pending.params, seam.RESUME_PARAM: pending.id}),
                     code=303)
 
 
 @bp.post("/oauth/token")
 def token() -> Response:
-    response = authorization_server().create_token_response()
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+    return authorization_server().create_token_response()
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
@@ -145,9 +144,7 @@ def userinfo() -> Response:
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
-    response = jsonify(user_claims(user, token_row.connection_id, token_row.scope))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return jsonify(user_claims(user, token_row.connection_id, token_row.scope))
 
 
 @bp.post("/oauth/revoke")
@@ -157,9 +154,7 @@ def revoke() -> Response:
 
 @bp.post("/oauth/introspect")
 def introspect() -> Response:
-    response = authorization_server().create_endpoint_response("introspection")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return authorization_server().create_endpoint_response("introspection")
 
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
@@ -172,7 +167,7 @@ def logout() -> Response:
     try:
         validated = server.validate_endpoint_request("end_session")
     except OAuth2Error as error:
-        return authorize_logic.error_page(error.error or "invalid_request", error.description or "Invalid logout.")
+        return error_page(error.error or "invalid_request", error.description or "Invalid logout.")
     if validated.needs_confirmation and not confirmed:
         params = {k: v for k, v in request.values.items() if k not in ("confirm", csrf.FIELD)}
         return Response(render_template("oidc/logout_confirm.html", params=params,
@@ -182,7 +177,6 @@ def logout() -> Response:
     result = server.create_endpoint_response("end_session", validated)
     if result is None:
         result = Response(render_template("oidc/logged_out.html"), mimetype="text/html")
-    result.headers["Cache-Control"] = "no-store"
     return sso.clear_if_ended(result)
 
 
