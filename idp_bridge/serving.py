@@ -15,9 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
 from idp_bridge.extensions import db, migrate
+from idp_bridge.logging_setup import TextFormatter
 from idp_bridge.login import notify
 
 
@@ -56,6 +58,30 @@ class StreamingThreadWorker(ThreadWorker):
         super().handle_exit(sig, frame)
 
 
+class EscapingLogger(Logger):
+    """gunicorn's logger whose access and error lines cannot be forged (SPEC §15; CWE-117).
+
+    The access log's ``%(U)s`` is the *decoded* path, so ``/x%0d%0a<fake line>`` would otherwise write a
+    line of the client's choosing. Every gunicorn handler gets the application's escaping formatter (same
+    format string), and the path is shown as the UTF-8 text it encodes rather than PEP 3333's latin-1 view.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                current = handler.formatter
+                handler.setFormatter(TextFormatter(current._fmt if current else "%(message)s",
+                                                   current.datefmt if current else None))
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        path = environ.get("PATH_INFO")
+        if isinstance(path, str):
+            atoms["U"] = path.encode("latin-1", "replace").decode("utf-8", "replace")
+        return atoms
+
+
 class GunicornApp(BaseApplication):
     """gunicorn driven from Python; ``factory`` builds the app inside each worker."""
 
@@ -86,6 +112,7 @@ def gunicorn_options(bind: str, workers: int, threads: int) -> dict[str, Any]:
         "accesslog": "-",
         # the path only (%(U)s): query strings can carry codes, echostr or other one-time values
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
+        "logger_class": "idp_bridge.serving.EscapingLogger",  # escapes control characters in every line
         "errorlog": "-",
         "max_requests": 0,
     }
