@@ -71,6 +71,8 @@ def _read_file(name: str, path: str) -> str:
     field = f"{name}_file"
     if not path:
         raise CliInvalid(field, "is empty")
+    if "\x00" in path:  # open() would raise ValueError, not OSError
+        raise CliInvalid(field, "contains a NUL character")
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_SECRET_CHARS * 4 + 3)
