@@ -9,12 +9,14 @@ fails (an outage), so that a waiting page always converges.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 
 import segno
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
+from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
 from idp_bridge import signals
@@ -38,6 +40,7 @@ from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
 
 bp = Blueprint("login", __name__)
+log = logging.getLogger(__name__)
 STREAM_SECONDS = 25.0
 SAFETY_NET_SECONDS = 2.0
 POLL_AFTER_SECONDS = 5  # Retry-After of a refused stream: the page polls instead meanwhile
@@ -213,18 +216,24 @@ def events(pending_id: str) -> Response:
             version = notify.HUB.version
             while True:
                 with app.app_context():
-                    current = db.session.get(LoginSession, session_id)
-                    if current is None:
+                    try:
+                        current = db.session.get(LoginSession, session_id)
+                        if current is None:
+                            return
+                        sessions.refresh_expiry(current)
+                        payload = _status_payload(current, t, app_name, next_url)
+                        event_at, finished = current.event_at, State(current.state) not in LIVE
+                    except OperationalError as exc:
+                        # The database went away: end the stream; the page reconnects or polls until it is back.
+                        log.warning("status stream ended: database unavailable (%s)", type(exc.orig).__name__)
                         return
-                    sessions.refresh_expiry(current)
-                    if current.version != seen:
-                        seen = current.version
-                        if current.state == State.SUCCEEDED and current.event_at is not None:
-                            signals.login_delivered.send(None,
-                                                         seconds=(utcnow() - current.event_at).total_seconds())
-                        yield _event(_status_payload(current, t, app_name, next_url))
-                    finished = State(current.state) not in LIVE
-                    db.session.remove()
+                    finally:
+                        db.session.remove()
+                if payload["version"] != seen:
+                    seen = int(str(payload["version"]))
+                    if payload["state"] == State.SUCCEEDED and event_at is not None:
+                        signals.login_delivered.send(None, seconds=(utcnow() - event_at).total_seconds())
+                    yield _event(payload)
                 if finished or time.monotonic() >= deadline or notify.SHUTDOWN.is_set():
                     return
                 version = notify.HUB.wait(version, min(SAFETY_NET_SECONDS, max(0.0, deadline - time.monotonic())))
