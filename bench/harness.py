@@ -99,7 +99,8 @@ def bridge(database_url: str, workers: int, threads: int = 64, redis_url: str | 
         env.update(IDP_BRIDGE_DATABASE_URL=database_url, IDP_BRIDGE_INSTANCE_DIR=tmp,
                    IDP_BRIDGE_ISSUER=f"http://127.0.0.1:{port}", IDP_BRIDGE_SECRET_KEY=SECRET_KEY,
                    IDP_BRIDGE_WECHAT_API_BASE=simulator.url,
-               IDP_BRIDGE_QR_PER_IP_PER_MINUTE="100000")  # every simulated visitor comes from 127.0.0.1
+                   # every simulated visitor comes from 127.0.0.1: per-address caps would measure only the caps
+                   IDP_BRIDGE_QR_PER_IP_PER_MINUTE="100000", IDP_BRIDGE_STREAMS_PER_IP="10000")
         if redis_url:
             env["IDP_BRIDGE_REDIS_URL"] = redis_url
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)

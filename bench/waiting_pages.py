@@ -44,10 +44,19 @@ def main(kind: str = "postgresql", pages: str = "1000") -> None:
         with ThreadPoolExecutor(8) as pool:
             browsers = [br for br in pool.map(new_page, range(count)) if br.login_session]
         prepared = time.perf_counter() - started
-        streams = [open_stream(b.url, br) for br in browsers]
+        opened = [open_stream(b.url, br) for br in browsers]
         time.sleep(2)
-        first = [s.recv(200) for s in streams[:5]]
-        assert all(b"200 OK" in chunk for chunk in first), first
+        # Each worker holds streams only up to its cap below the thread count (SPEC §15); a refused page
+        # (429) polls /status instead. Count what each stream really got.
+        streams, refused = [], 0
+        for s in opened:
+            head = s.recv(200)
+            if b"200 OK" in head:
+                streams.append(s)
+            else:
+                assert b"429" in head, head
+                refused += 1
+                s.close()
 
         cookie = sso_cookie(b, url)
         latencies: list[float] = []
@@ -67,7 +76,8 @@ def main(kind: str = "postgresql", pages: str = "1000") -> None:
         for s in streams:
             s.close()
         print(f"machine: {machine()}; database: {kind}; gunicorn workers: {WORKERS} × {THREADS} threads")
-        print(f"waiting login pages held open: {alive} of {len(streams)} (prepared in {prepared:.1f} s)")
+        print(f"waiting login pages held open on streams: {alive} of {len(opened)}; refused by the stream cap "
+              f"and polling instead: {refused} (prepared in {prepared:.1f} s)")
         p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
         print(f"SSO login (authorize + token) while they wait: n={len(latencies)} p50={p50:.1f} ms "
               f"p99={p99:.1f} ms (target p99 ≤ 200 ms)")
