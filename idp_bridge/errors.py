@@ -1,13 +1,14 @@
-"""Domain errors and the one place where any error becomes a response (DESIGN example 6).
+"""The one place where an HTTP error or an unexpected exception becomes a response (DESIGN example 6).
 
 Nothing here ever renders a stack trace: unexpected exceptions are logged with the request id and the
-user sees a generic page or JSON body, as SPEC §11 promises.
+user sees a generic page or JSON body, as SPEC §11 promises. Protocol errors have their own single path
+(``oidc/authorize.py`` for the authorization endpoint, Authlib for the token-side endpoints); expected
+failures elsewhere raise werkzeug's HTTP exceptions, which land here.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError
@@ -16,29 +17,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 log = logging.getLogger(__name__)
 
 
-class DomainError(Exception):
-    """An expected failure with a machine-readable ``code`` and an HTTP status."""
-
-    code = "server_error"
-    status = 400
-    description = "The request could not be completed."
-
-    def __init__(self, description: str | None = None, **details: Any) -> None:
-        super().__init__(description or self.description)
-        self.description = description or self.description
-        self.details = details
-
-
-class NotFound(DomainError):
-    code = "not_found"
-    status = 404
-    description = "Not found."
-
-
-class InvalidInput(DomainError):
-    code = "invalid_request"
-    status = 400
-    description = "The request is malformed."
+def _loggable(text: str) -> str:
+    """SPEC §15: nothing that reaches a log line can start a new line (control characters escaped)."""
+    return "".join(ch if " " <= ch != "\x7f" else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def wants_json() -> bool:
@@ -62,10 +43,6 @@ def error_response(status: int, code: str, description: str) -> Response:
     return response
 
 
-def _handle_domain(error: DomainError) -> Response:
-    return error_response(error.status, error.code, error.description)
-
-
 def _handle_http(error: HTTPException) -> Response | HTTPException:
     if error.code is None or error.code < 400:
         return error  # redirects raised as exceptions pass through untouched
@@ -78,7 +55,8 @@ def _handle_database_down(error: OperationalError) -> Response:
     from idp_bridge.extensions import db
 
     db.session.rollback()
-    log.error("database unavailable on %s %s: %s", request.method, request.path, type(error.orig).__name__)
+    log.error("database unavailable on %s %s: %s", request.method, _loggable(request.path),
+              type(error.orig).__name__)
     response = error_response(503, "temporarily_unavailable",
                               "The service is temporarily unavailable. Please try again in a moment.")
     response.headers["Retry-After"] = "5"
@@ -88,12 +66,11 @@ def _handle_database_down(error: OperationalError) -> Response:
 def _handle_unexpected(error: Exception) -> Response:
     if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
         return _handle_http(error)  # type: ignore[return-value]
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s %s", request.method, _loggable(request.path))
     return error_response(500, "server_error", "An unexpected error occurred. It has been logged.")
 
 
 def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(DomainError, _handle_domain)
     app.register_error_handler(OperationalError, _handle_database_down)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)

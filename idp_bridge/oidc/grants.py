@@ -1,6 +1,6 @@
 """Authlib grants and extensions, customised only through their hooks (DESIGN example 5).
 
-Every override below fixes one of the traps in ``shared/oidc/NOTES.md``; the trap number is in the docstring.
+Every override below enforces a rule Authlib's defaults leave out; its docstring names the standard.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _settings() -> Any:
 
 
 class S256CodeChallenge(CodeChallenge):
-    """PKCE with S256 only; a public client without a challenge is refused at authorize (trap 6)."""
+    """PKCE with S256 only; a public client without a challenge is refused at authorize (RFC 9700 §2.1.1, SPEC §4)."""
 
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"  # what RFC 7636 says a missing method means: refused below
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
@@ -46,9 +46,10 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    """Codes stored as digests with their own ≤ 60 s expiry (trap 2), consumed atomically (trap 4)."""
+    """Codes stored as digests with their own ≤ 60 s expiry, not derived from ``auth_time``
+    (RFC 6749 §4.1.2), consumed atomically so a replay is caught (RFC 6749 §4.1.2, §10.5)."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS  # trap 8
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS  # public clients use 'none' (RFC 7636, OIDC Core §9)
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         principal: Principal = request.user
@@ -122,7 +123,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class IdTokenClaims:
-    """Shared ID-token rules for the code and refresh extensions (traps 1, 3, 10, 13)."""
+    """Shared ID-token rules for the code and refresh extensions (OIDC Core §2 ``iss``/``aud``, §12.2 refresh,
+    signed with the active key named by ``kid`` (RFC 7515 §4.1.4))."""
 
     def resolve_client_private_key(self, client: Client) -> Any:
         return keystore.signing_key(self.get_client_algorithm(client))
@@ -152,14 +154,15 @@ class IdTokenClaims:
 
 
 class OpenIDCode(IdTokenClaims, oidc_grants.OpenIDCode):
-    """ID tokens for the code grant. Nonce uniqueness is not enforced (trap 5: OIDC does not ask it)."""
+    """ID tokens for the code grant. Nonce uniqueness is not enforced: OIDC Core §15.5.2 makes
+    the nonce the client's check, and a retried request may legitimately repeat it."""
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         return False
 
 
 class OpenIDRefresh(IdTokenClaims, oidc_grants.OpenIDToken):
-    """ID tokens on refresh keep the original ``auth_time``, ``sid`` and ``sub`` (trap 3)."""
+    """ID tokens on refresh keep the original ``auth_time``, ``sid`` and ``sub`` (OIDC Core §12.2)."""
 
 
 class TokenGenerator(BearerTokenGenerator):

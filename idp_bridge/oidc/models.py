@@ -75,7 +75,7 @@ class Client(db.Model, ClientMixin):  # type: ignore[name-defined]
         return self.client_id
 
     def get_default_redirect_uri(self) -> None:
-        """None on purpose: OIDC Core §3.1.2.1 makes ``redirect_uri`` required (NOTES trap 7)."""
+        """None on purpose: OIDC Core §3.1.2.1 makes ``redirect_uri`` required."""
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
@@ -116,7 +116,7 @@ class Client(db.Model, ClientMixin):  # type: ignore[name-defined]
 
 class AuthorizationCode(db.Model):  # type: ignore[name-defined]
     """An issued code, stored as a digest. ``issued_at``/``expires_at`` are separate from ``auth_time``
-    (NOTES trap 2) and ``used_at`` is set by one atomic update (trap 4)."""
+    (RFC 6749 §4.1.2: codes expire shortly) and ``used_at`` is set by one atomic update (one use only)."""
 
     __tablename__ = "authorization_codes"
 

@@ -11,7 +11,7 @@ from idp_bridge.extensions import db
 @dataclass(frozen=True)
 class Principal:
     """Authlib's "user" for our grants: keeps ``auth_time``, ``sid`` and the connection used together, so an
-    ID token from a refresh carries the original ``auth_time`` (NOTES trap 3)."""
+    ID token from a refresh carries the original ``auth_time`` (OIDC Core §12.2)."""
 
     user: User
     auth_time: int

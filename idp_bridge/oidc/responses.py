@@ -1,6 +1,7 @@
 """Authorization responses in every ``response_mode`` (query, fragment, form_post, web_message), with ``iss``.
 
-Authlib's code grant ignores ``response_mode`` (NOTES trap 9) and its error responses skip the RFC 9207
+Authlib's code grant ignores ``response_mode`` (OAuth 2.0 Multiple Response Types §2.1, Form Post Response
+Mode) and its error responses skip the RFC 9207
 hook, so both successes and errors pass through :func:`respond` here.
 """
 

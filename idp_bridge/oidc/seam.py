@@ -1,4 +1,4 @@
-"""The login seam (issue 2, item 6): how the authorization endpoint hands a browser to the login step and
+"""The login seam (SPEC §7): how the authorization endpoint hands a browser to the login step and
 how the login step hands it back.
 
 authorize → :func:`begin_interactive_login` stores the validated request, binds it to this browser with a

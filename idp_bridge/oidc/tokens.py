@@ -1,4 +1,5 @@
-"""Persistence of codes and tokens with the rules Authlib leaves to us (NOTES traps 2, 4, 12).
+"""Persistence of codes and tokens with the rules Authlib leaves to us (RFC 6749 §4.1.2 and §10.5,
+RFC 6819 §5.1.4.1.3, RFC 9700 §4.14.2).
 
 Codes are consumed by one atomic ``UPDATE … WHERE used_at IS NULL``; a second use marks the code replayed
 and revokes every token issued from it. Tokens are stored as digests; refresh tokens rotate inside a family,

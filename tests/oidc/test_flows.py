@@ -1,4 +1,5 @@
-"""Full code + PKCE flows against a real running server, driven by Authlib's client (issue 2 "done when")."""
+"""Full code + PKCE flows against a real running server, driven by Authlib's client (RFC 6749 §4.1,
+RFC 7636, OIDC Core §3.1)."""
 
 from __future__ import annotations
 

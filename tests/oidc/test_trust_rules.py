@@ -316,3 +316,14 @@ def test_nul_in_consent_pending_id_is_refused(live_url: str, rp: Rp, make_rp: An
     response = browser.post(f"{live_url}/oauth/consent", data={"csrf_token": csrf, "pending_id": "a\x00b",
                                                               "decision": "allow"}, allow_redirects=False, timeout=5)
     assert response.status_code == 400 and "Traceback" not in response.text
+
+
+# --- SPEC §15: nothing that reaches a log line can start a new line -------------------------------------
+
+def test_error_log_lines_escape_control_characters() -> None:
+    from idp_bridge.errors import _loggable
+
+    forged = "/login/x\r\n127.0.0.1 - - [01/Jan/2026] \"GET /admin\" 200\x00\x1b[31m\x7f"
+    escaped = _loggable(forged)
+    assert not any(ch < " " or ch == "\x7f" for ch in escaped)
+    assert escaped.startswith("/login/x\\r\\n127.0.0.1") and _loggable("/oauth/é ok") == "/oauth/é ok"

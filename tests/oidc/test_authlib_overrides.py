@@ -1,5 +1,5 @@
-"""One test per Authlib trap of shared/oidc/NOTES.md not already pinned by the flow tests (those are named
-in the note of each test module): each fails if its override is removed."""
+"""One test per rule Authlib's defaults leave out and ``grants.py``/``server.py`` add, where the flow tests do
+not already pin it: each fails if its override is removed."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.oidc.conftest import Rp, redeem
 
 
-def test_trap5_same_nonce_twice_is_accepted(live_url: str, rp: Rp, login: Any) -> None:
+def test_same_nonce_twice_is_accepted_oidc_core_15_5_2(live_url: str, rp: Rp, login: Any) -> None:
     first = login(rp, extra={"nonce": "repeated-nonce"})
     second = login(rp, expect_login=False, extra={"nonce": "repeated-nonce"})
     assert "code" in first.params and "code" in second.params
@@ -27,7 +27,7 @@ def test_trap5_same_nonce_twice_is_accepted(live_url: str, rp: Rp, login: Any) -
         requests.get(f"{live_url}/oauth/jwks", timeout=5).json())).claims["nonce"] == "repeated-nonce"
 
 
-def test_trap10_signs_with_the_active_key_after_rotation(app: Flask, live_url: str, rp: Rp, login: Any) -> None:
+def test_signs_with_the_active_key_after_rotation_rfc7515_kid(app: Flask, live_url: str, rp: Rp, login: Any) -> None:
     with app.app_context():
         keystore.signing_key("RS256")
         new = keystore.rotate("RS256").kid
@@ -36,7 +36,7 @@ def test_trap10_signs_with_the_active_key_after_rotation(app: Flask, live_url: s
         requests.get(f"{live_url}/oauth/jwks", timeout=5).json())).header["kid"] == new
 
 
-def test_trap12_codes_and_tokens_are_stored_as_digests(app: Flask, live_url: str, rp: Rp, login: Any) -> None:
+def test_codes_and_tokens_are_stored_as_digests_rfc6819(app: Flask, live_url: str, rp: Rp, login: Any) -> None:
     done = login(rp)
     tokens = redeem(rp, live_url, done)
     with app.app_context():
@@ -47,7 +47,7 @@ def test_trap12_codes_and_tokens_are_stored_as_digests(app: Flask, live_url: str
 
 
 @pytest.mark.parametrize("trust", [1, 0])
-def test_trap11_proxy_headers_only_when_trusted(tmp_path: Any, _schema: str, trust: int) -> None:
+def test_proxy_headers_only_when_trusted_rfc7239(tmp_path: Any, _schema: str, trust: int) -> None:
     """Behind a TLS proxy the request arrives as http on a non-loopback host: Authlib refuses it
     (insecure_transport) unless X-Forwarded-Proto is trusted."""
     app = create_app({"database_url": _schema, "instance_dir": tmp_path, "secret_key": TEST_SECRET_KEY,
