@@ -234,6 +234,8 @@ def events(pending_id: str) -> Response:
                     if payload["state"] == State.SUCCEEDED and event_at is not None:
                         signals.login_delivered.send(None, seconds=(utcnow() - event_at).total_seconds())
                     yield _event(payload)
+                else:
+                    yield ":\n\n"  # an SSE comment: a client that left is noticed now, freeing its slot
                 if finished or time.monotonic() >= deadline or notify.SHUTDOWN.is_set():
                     return
                 version = notify.HUB.wait(version, min(SAFETY_NET_SECONDS, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,78 @@
+"""SPEC §15 stream caps: per login session, per client address, per process; excess → 429 + Retry-After,
+and the JSON status answers in their place."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from idp_bridge.login.streams import PER_SESSION, Slots
+from tests.login.conftest import Browser
+
+
+def test_slots_count_per_session_per_address_and_in_total() -> None:
+    slots = Slots(total_limit=3)
+    assert slots.acquire("s1", "a", 10) and slots.acquire("s1", "a", 10)
+    assert not slots.acquire("s1", "a", 10)  # PER_SESSION == 2
+    assert slots.acquire("s2", "a", 10)
+    assert not slots.acquire("s3", "b", 10)  # total
+    slots.release("s1", "a")
+    assert slots.acquire("s3", "b", 10) and slots.open == 3
+    per_address = Slots(total_limit=100)
+    assert per_address.acquire("x", "ip", 1) and not per_address.acquire("y", "ip", 1)
+    assert PER_SESSION == 2
+
+
+def test_slots_stay_below_the_thread_count() -> None:
+    slots = Slots()
+    for threads in (1, 4, 16, 64, 300):
+        slots.configure_for_threads(threads)
+        assert 1 <= slots.total_limit and (threads == 1 or slots.total_limit < threads)
+
+
+def _hold(base: str, browser: Browser) -> tuple[socket.socket, bytes]:
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.session.cookies)
+    sock.sendall(f"GET /login/{browser.pending_id}/events?ls={browser.login_session} HTTP/1.1\r\nHost: x\r\n"
+                 f"Cookie: {cookie}\r\n\r\n".encode())
+    return sock, sock.recv(400)
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    return {**app_config, "streams_per_ip": 3}
+
+
+def test_a_third_stream_per_session_and_streams_beyond_the_address_cap_get_429(
+        live_url: str, rp: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fresh per-process counts: a stream whose client left still holds its slot (and thread) until its next
+    # write, so an earlier test's streams may still count for a few seconds.
+    monkeypatch.setattr("idp_bridge.login.views.SLOTS", Slots())
+    first, second = Browser(live_url), Browser(live_url)
+    first.start(rp[0])
+    second.start(rp[0])
+    held = []
+    try:
+        for _ in range(2):
+            sock, head = _hold(live_url, first)
+            held.append(sock)
+            assert head.startswith(b"HTTP/1.1 200")
+        sock, head = _hold(live_url, first)
+        held.append(sock)
+        assert head.startswith(b"HTTP/1.1 429") and b"Retry-After: 5" in head
+        sock, head = _hold(live_url, second)  # the address's third stream: allowed (cap 3)
+        held.append(sock)
+        assert head.startswith(b"HTTP/1.1 200")
+        sock, head = _hold(live_url, second)  # the fourth: refused though its session has room
+        held.append(sock)
+        assert head.startswith(b"HTTP/1.1 429")
+        polled = second.session.get(f"{live_url}/login/{second.pending_id}/status",
+                                    params={"ls": second.login_session}, timeout=5)
+        assert polled.status_code == 200 and polled.json()["state"] == "waiting"
+        assert polled.headers["Cache-Control"] == "no-store"
+    finally:
+        for sock in held:
+            sock.close()
