@@ -170,7 +170,8 @@ def check_response_type(req: AuthorizationRequest) -> None:
     if not response_type:
         raise RequestError("Missing 'response_type' parameter.")
     if response_type != "code":
-        raise UnsupportedResponseTypeError("Only 'response_type=code' is supported.")
+        # Authlib's own description quotes the value back; ours is fixed text.
+        raise UnsupportedResponseTypeError("code", description="Only 'response_type=code' is supported.")
 
 
 def reject_unsupported(req: AuthorizationRequest) -> None:

@@ -101,6 +101,12 @@ def test_max_age_still_accepts_a_plain_integer_with_a_session(app: Flask, live_u
     assert "code" in query_of(_authorize(live_url, rp, browser, max_age="3600"))
 
 
+def test_unsupported_response_type_is_described(live_url: str, rp: Rp) -> None:
+    params = query_of(_authorize(live_url, rp, response_type="token"))
+    assert params["error"] == "unsupported_response_type"
+    assert params["error_description"] == "Only 'response_type=code' is supported."
+
+
 def test_error_descriptions_never_echo_parameters(live_url: str, rp: Rp) -> None:
     marker = "ECHO-ME-42"
     for overrides in ({"response_type": marker}, {"response_mode": marker}, {"max_age": marker},
