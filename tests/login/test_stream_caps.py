@@ -76,3 +76,18 @@ def test_a_third_stream_per_session_and_streams_beyond_the_address_cap_get_429(
     finally:
         for sock in held:
             sock.close()
+
+
+@pytest.mark.parametrize("last_event_id", ["²", "١٢", "9" * 5000, "-1", "1e3"])
+def test_a_malformed_last_event_id_starts_the_stream_afresh(live_url: str, rp: tuple[str, str],
+                                                           last_event_id: str) -> None:
+    """``str.isdigit`` accepts "²": the header is parsed as ASCII digits only (SPEC §15 malformed input)."""
+    browser = Browser(live_url)
+    browser.start(rp[0])
+    with browser.session.get(f"{live_url}/login/{browser.pending_id}/events", params={"ls": browser.login_session},
+                             headers={"Last-Event-ID": last_event_id.encode("utf-8").decode("latin-1")},
+                             stream=True, timeout=10) as response:
+        assert response.status_code in (200, 400), response.status_code
+        if response.status_code == 200:
+            first = next(line for line in response.iter_lines(decode_unicode=True) if line.startswith("data: "))
+            assert '"state": "waiting"' in first
