@@ -26,7 +26,13 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidScopeError,
     UnsupportedResponseTypeError,
 )
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RegistrationNotSupportedError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
@@ -45,35 +51,14 @@ from idp_bridge.oidc.responses import (
 )
 from idp_bridge.oidc.server import authorization_server, query_client
 
-MAX_AGE_LIMIT = 9_999_999_999  # ten digits, as before: a larger max_age means "any session"
+MAX_AGE_LIMIT = 9_999_999_999  # ten digits (over 300 years), the bound clients already met; more is refused
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
 
-class RequestError(InvalidRequestError):
-    """``invalid_request`` with fixed text (Authlib's class, so it travels the one error path)."""
-
-
-class RequestNotSupportedError(OAuth2Error):
-    """OIDC Core §3.1.2.6 / §6.1: ``request`` objects are not supported."""
-
-    error = "request_not_supported"
-
-
-class RequestUriNotSupportedError(OAuth2Error):
-    """OIDC Core §3.1.2.6 / §6.2: ``request_uri`` is not supported."""
-
-    error = "request_uri_not_supported"
-
-
-class RegistrationNotSupportedError(OAuth2Error):
-    """OIDC Core §3.1.2.6 / §7.2.1: the ``registration`` parameter is not supported."""
-
-    error = "registration_not_supported"
-
-
+#: OIDC Core §3.1.2.6: request objects (§6) and the ``registration`` parameter (§7.2.1) are not supported.
 UNSUPPORTED: dict[str, type[OAuth2Error]] = {
     "request": RequestNotSupportedError,
-    "request_uri": RequestUriNotSupportedError,
+    "request_uri": RequestURINotSupportedError,
     "registration": RegistrationNotSupportedError,
 }
 
@@ -120,13 +105,13 @@ Check = Callable[[AuthorizationRequest], None]
 def refuse_control_characters(req: AuthorizationRequest) -> None:
     """SPEC §15: NUL and control characters are refused on every route (and never stored or echoed)."""
     if any(has_control_characters(k) or has_control_characters(v) for k, v in req.params.items()):
-        raise RequestError("The request contains control characters.")
+        raise InvalidRequestError("The request contains control characters.")
 
 
 def refuse_repeated_parameters(req: AuthorizationRequest) -> None:
     """RFC 6749 §3.1: request parameters MUST NOT be included more than once."""
     if req.repeated:
-        raise RequestError("A parameter is repeated.")
+        raise InvalidRequestError("A parameter is repeated.")
 
 
 def check_client(req: AuthorizationRequest) -> None:
@@ -144,9 +129,9 @@ def check_redirect_uri(req: AuthorizationRequest) -> None:
     §4.1.3); until it does, nothing is redirected."""
     uri = req.params.get("redirect_uri")
     if not uri:
-        raise RequestError("Missing 'redirect_uri' parameter.")
+        raise InvalidRequestError("Missing 'redirect_uri' parameter.")
     if not req.valid_client.check_redirect_uri(uri):
-        raise RequestError("The 'redirect_uri' is not registered for this application.")
+        raise InvalidRequestError("The 'redirect_uri' is not registered for this application.")
     req.redirect_uri = uri
 
 
@@ -157,9 +142,9 @@ def check_response_mode(req: AuthorizationRequest) -> None:
     An unusable mode is reported with the default (query)."""
     mode = req.params.get("response_mode", "query")
     if mode not in RESPONSE_MODES:
-        raise RequestError("Unsupported 'response_mode'.")
+        raise InvalidRequestError("Unsupported 'response_mode'.")
     if mode == "web_message" and web_message_origin(req.valid_client, req.redirect_uri or "") is None:
-        raise RequestError("response_mode=web_message needs the redirect URI's origin registered as a web "
+        raise InvalidRequestError("response_mode=web_message needs the redirect URI's origin registered as a web "
                            "origin of the application.")
     req.response_mode = mode
 
@@ -168,7 +153,7 @@ def check_response_type(req: AuthorizationRequest) -> None:
     """RFC 6749 §4.1.1: ``response_type=code`` is the only one we implement (SPEC §4)."""
     response_type = req.params.get("response_type")
     if not response_type:
-        raise RequestError("Missing 'response_type' parameter.")
+        raise InvalidRequestError("Missing 'response_type' parameter.")
     if response_type != "code":
         # Authlib's own description quotes the value back; ours is fixed text.
         raise UnsupportedResponseTypeError("code", description="Only 'response_type=code' is supported.")
@@ -191,7 +176,7 @@ def check_prompt(req: AuthorizationRequest) -> None:
     """OIDC Core §3.1.2.1: ``none`` cannot be combined; unknown values are ignored."""
     prompts = set(req.params.get("prompt", "").split())
     if "none" in prompts and len(prompts) > 1:
-        raise RequestError("'prompt=none' cannot be combined with other values.")
+        raise InvalidRequestError("'prompt=none' cannot be combined with other values.")
     req.prompts = prompts & PROMPTS
 
 
@@ -203,7 +188,7 @@ def check_max_age(req: AuthorizationRequest) -> None:
     try:
         req.max_age = parse_int(raw, maximum=MAX_AGE_LIMIT)
     except BadNumber:
-        raise RequestError("'max_age' must be a non-negative integer.") from None
+        raise InvalidRequestError("'max_age' must be a non-negative integer.") from None
 
 
 def check_id_token_hint(req: AuthorizationRequest) -> None:
@@ -213,7 +198,7 @@ def check_id_token_hint(req: AuthorizationRequest) -> None:
         return
     sub = hinted_subject(hint, req.valid_client.client_id, str(current_app.config["IDP_BRIDGE"].issuer))
     if sub is None:
-        raise RequestError("The 'id_token_hint' is not an ID token this provider issued to this application.")
+        raise InvalidRequestError("The 'id_token_hint' is not an ID token this provider issued to this application.")
     req.hinted_sub = sub
 
 
