@@ -18,7 +18,10 @@ row another worker still considers live:
   refresh tokens are kept until then, so reuse of a rotated token keeps revoking its family for as long as that
   token would otherwise have been valid (RFC 9700 §4.14.2);
 - SSO sessions: past ``expires_at`` (revoked ones too, once expired: revocation is already final);
-- processed events: older than the de-duplication window (WeChat re-delivers within ~15 s; we keep an hour);
+- processed events: older than the de-duplication window (WeChat re-delivers within ~15 s; we keep an hour) and
+  not under a live claim lease (``wechat.claims``);
+- plaintext push signatures: past ``expires_at``, when their timestamp is outside the replay window anyway
+  (``wechat.inbound`` refuses it before the signature memory is consulted);
 - rate counters: windows that ended (``ratelimit.stale_counters``);
 - audit events: older than ``IDP_BRIDGE_AUDIT_RETENTION_DAYS``;
 - binding codes: past ``expires_at`` (``accounts.resolve`` refuses them).
@@ -55,7 +58,7 @@ from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
 from idp_bridge.oidc.models import AuthorizationCode, PendingAuthorization, SsoSession, Token
 from idp_bridge.timeutil import utcnow
-from idp_bridge.wechat.models import ProcessedEvent
+from idp_bridge.wechat.models import ProcessedEvent, PushSignature
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,12 @@ def _sso(now: datetime, _s: Settings) -> ColumnElement[bool]:
 
 
 def _processed(now: datetime, _s: Settings) -> ColumnElement[bool]:
-    return ProcessedEvent.received_at < now - PROCESSED_EVENT_RETENTION
+    return and_(ProcessedEvent.received_at < now - PROCESSED_EVENT_RETENTION,
+                or_(ProcessedEvent.lease_until.is_(None), ProcessedEvent.lease_until < now - GRACE))
+
+
+def _push_signatures(now: datetime, _s: Settings) -> ColumnElement[bool]:
+    return PushSignature.expires_at < now - GRACE
 
 
 def _counters(now: datetime, _s: Settings) -> ColumnElement[bool]:
@@ -127,6 +135,7 @@ RULES: tuple[Rule, ...] = (
     Rule("authorization_codes", AuthorizationCode, AuthorizationCode.id, _codes),
     Rule("sso_sessions", SsoSession, SsoSession.id, _sso),
     Rule("processed_events", ProcessedEvent, ProcessedEvent.id, _processed),
+    Rule("push_signatures", PushSignature, PushSignature.id, _push_signatures),
     Rule("rate_counters", ratelimit.RateCounter, ratelimit.RateCounter.key, _counters),
     Rule("audit_events", AuditEvent, AuditEvent.id, _audit),
     Rule("binding_codes", BindingCode, BindingCode.id, _binding_codes),

@@ -21,7 +21,7 @@ from idp_bridge.login.models import LoginSession
 from idp_bridge.oidc.models import AuthorizationCode, PendingAuthorization, SsoSession, Token
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat import connections
-from idp_bridge.wechat.models import ProcessedEvent
+from idp_bridge.wechat.models import ProcessedEvent, PushSignature
 
 HOUR = timedelta(hours=1)
 
@@ -118,6 +118,18 @@ def _build(app: Flask) -> World:
     w.keep(ProcessedEvent, ProcessedEvent(connection_id=w.connection.id, dedupe_key="new",
                                           received_at=now - timedelta(minutes=10)))
     w.drop(ProcessedEvent, ProcessedEvent(connection_id=w.connection.id, dedupe_key="old", received_at=old))
+    w.drop(ProcessedEvent, ProcessedEvent(connection_id=w.connection.id, dedupe_key="old-done", received_at=old,
+                                          lease_until=old, done_at=old))
+    w.keep(ProcessedEvent, ProcessedEvent(connection_id=w.connection.id, dedupe_key="old-leased", received_at=old,
+                                          lease_until=soon))  # a worker is handling it right now
+
+    def signature(expires_at: datetime) -> PushSignature:
+        return PushSignature(connection_id=w.connection.id, signature=_token(), body_digest="b" * 64,
+                             expires_at=expires_at)
+
+    w.keep(PushSignature, signature(soon))
+    w.keep(PushSignature, signature(just_expired))
+    w.drop(PushSignature, signature(old))
 
     w.keep(BindingCode, BindingCode(user_id=w.user.id, code_digest=_token(), expires_at=soon))
     w.drop(BindingCode, BindingCode(user_id=w.user.id, code_digest=_token(), expires_at=old))
