@@ -77,3 +77,26 @@ def test_metrics_allow_list_matches_networks_and_ipv4_mapped_addresses() -> None
     for other in refused:
         assert not address_allowed(other, allowed), other
     assert not address_allowed("127.0.0.1", parse_networks(()))
+
+
+def test_metrics_allow_list_judges_the_forwarded_address_only_when_proxies_are_trusted(
+        app_config: dict[str, Any]) -> None:
+    """With ``IDP_BRIDGE_TRUST_PROXY=1`` the client is the address the proxy forwarded (ProxyFix); without it
+    an ``X-Forwarded-For`` header is ignored, so nobody talks their way in."""
+    from idp_bridge import create_app
+    from idp_bridge.extensions import db
+    from tests.support.live import LiveServer
+
+    for trust_proxy, forwarded, expected in ((1, "10.1.2.3", 200), (1, "192.0.2.1", 404), (0, "10.1.2.3", 404)):
+        live = LiveServer()
+        app = create_app({**app_config, "issuer": live.url, "metrics_allow": ("10.0.0.0/8",),
+                          "trust_proxy": trust_proxy})
+        try:
+            live.attach(app)
+            live.start()
+            answer = requests.get(f"{live.url}/metrics", headers={"X-Forwarded-For": forwarded}, timeout=5)
+            assert answer.status_code == expected, (trust_proxy, forwarded)
+        finally:
+            live.stop()
+            with app.app_context():
+                db.engine.dispose()
