@@ -6,6 +6,8 @@ works without code here.
 
 from __future__ import annotations
 
+import json
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
@@ -21,7 +23,26 @@ def _factory() -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
-cli = FlaskGroup(
+class AdminGroup(FlaskGroup):
+    """The console script's group; refuses a NUL byte in any argument before a command runs.
+
+    PostgreSQL text cannot hold NUL (psycopg raises ``DataError``), and no identifier, name or secret of ours
+    contains one, so such an argument is invalid input: exit 2 (SPEC §4), the same on both databases.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any("\x00" in arg for arg in args):
+            message = "argument: must not contain a NUL character"
+            if "--json" in args:
+                click.echo(json.dumps({"error": message, "field": "argument", "rule": "must not contain a NUL "
+                                                                                       "character"}))
+            else:
+                click.echo(f"Error: {message}", err=True)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
+
+cli = AdminGroup(
     name="idp-bridge",
     create_app=_factory,
     add_default_commands=True,
