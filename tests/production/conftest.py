@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,41 @@ def simulator() -> Iterator[LiveServer]:
     server.stop()
 
 
+@contextmanager
+def running_serve(env: dict[str, str], port: int, *args: str) -> Iterator[Served]:
+    """`idp-bridge serve ARGS…` on ``port`` until ready (30 s at most); terminated gracefully afterwards."""
+    process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Served(env, port, process)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("idp-bridge serve did not become ready")
+    try:
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def migrated_env(database_url: str, tmp_path: Path, api_base: str, **extra: str) -> tuple[dict[str, str], int]:
+    """The environment of a serve on a free port, with the database upgraded to the latest migration."""
+    port = _free_port()
+    env = {**_env(database_url, tmp_path, port, api_base), **{f"IDP_BRIDGE_{k.upper()}": v for k, v in extra.items()}}
+    assert subprocess.run([CLI, "db", "upgrade"], env=env, capture_output=True, timeout=120).returncode == 0
+    return env, port
+
+
 @pytest.fixture(params=["no-redis", "redis"])
 def served(request: pytest.FixtureRequest, empty_database_url: str, tmp_path: Path,
            simulator: LiveServer) -> Iterator[Served]:
@@ -69,26 +105,8 @@ def served(request: pytest.FixtureRequest, empty_database_url: str, tmp_path: Pa
                              text=True, timeout=60)
     assert refused.returncode == 1 and "idp-bridge db upgrade" in refused.stderr
     assert subprocess.run([CLI, "db", "upgrade"], env=env, capture_output=True, timeout=120).returncode == 0
-    process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "16"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = Served(env, port, process)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("idp-bridge serve did not become ready")
-    yield server
-    process.terminate()
-    try:
-        process.wait(40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+    with running_serve(env, port, "--workers", "4", "--threads", "16") as server:
+        yield server
 
 
 def _setup(served: Served, simulator: LiveServer) -> str:

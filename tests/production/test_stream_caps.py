@@ -4,7 +4,6 @@ threads) on PostgreSQL; one address opens 60 status streams and holds them; heal
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import throwaway_pg_database
 from tests.login.conftest import Browser
-from tests.production.conftest import CLI, Served, _env, _free_port, _setup
+from tests.production.conftest import Served, _setup, migrated_env, running_serve
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -21,30 +21,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def served_pg(tmp_path: Path, simulator: LiveServer) -> Iterator[Served]:
-    from tests.conftest import throwaway_pg_database
-
     with throwaway_pg_database("idp_streams") as url:
-        port = _free_port()
-        env = {**_env(url, tmp_path, port, simulator.url), "IDP_BRIDGE_QR_PER_IP_PER_MINUTE": "1000"}
-        assert subprocess.run([CLI, "db", "upgrade"], env=env, capture_output=True, timeout=120).returncode == 0
-        process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server = Served(env, port, process)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        try:
+        env, port = migrated_env(url, tmp_path, simulator.url, qr_per_ip_per_minute="1000")
+        with running_serve(env, port, "--workers", "2") as server:
             yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(40)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _open_stream(port: int, path: str, cookie: str) -> tuple[socket.socket, int]:
