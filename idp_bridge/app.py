@@ -72,10 +72,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_features(app, settings)
     register_error_handlers(app)
     return app
-
-
-def settings_of(app: Flask) -> Settings:
-    """The typed settings an app was built with."""
-    settings = app.config["IDP_BRIDGE"]
-    assert isinstance(settings, Settings)
-    return settings

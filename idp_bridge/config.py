@@ -14,8 +14,11 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 PREFIX = "IDP_BRIDGE_"
 
@@ -228,5 +231,12 @@ def current_settings() -> Settings:
     from flask import current_app
 
     settings = current_app.config["IDP_BRIDGE"]
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def settings_of(app: Flask) -> Settings:
+    """The typed settings ``app`` was built with (outside a request or app context)."""
+    settings = app.config["IDP_BRIDGE"]
     assert isinstance(settings, Settings)
     return settings

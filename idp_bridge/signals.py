@@ -22,3 +22,7 @@ wechat_api_called = _signals.signal("wechat-api-called")
 
 #: A decision reached the waiting page. kwargs: ``seconds`` (event accepted → pushed to the page).
 login_delivered = _signals.signal("login-delivered")
+
+#: An administrator blocked a user. kwargs: ``user_id``. The provider revokes the user's live SSO sessions and
+#: tokens (a blocked user keeps no session anywhere) without the accounts package importing the provider.
+user_blocked = _signals.signal("user-blocked")

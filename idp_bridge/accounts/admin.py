@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from idp_bridge import audit
+from idp_bridge import audit, signals
 from idp_bridge.accounts.models import BindingCode, Identity, User
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import digest
@@ -80,14 +80,8 @@ def create_user(name: str | None = None, openid: str | None = None, connection: 
 def set_blocked(user: User, blocked: bool) -> None:
     audit.record("user.block" if blocked else "user.unblock", actor="admin", target=user.sub)
     user.blocked = blocked
-    if blocked:  # a blocked user keeps no live session anywhere
-        from idp_bridge.oidc.models import SsoSession, Token
-
-        now = utcnow()
-        db.session.execute(db.update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.revoked_at.is_(None))
-                           .values(revoked_at=now))
-        db.session.execute(db.update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
-                           .values(revoked_at=now))
+    if blocked:  # a blocked user keeps no live session anywhere: the provider ends them in this transaction
+        signals.user_blocked.send(None, user_id=user.id)
     db.session.commit()
 
 

@@ -3,9 +3,10 @@ ID token and userinfo it received — the quickest way for an operator to see th
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, current_app, render_template
+from flask import Blueprint, Flask, abort, render_template
 from werkzeug.wrappers import Response
 
+from idp_bridge.config import current_settings
 from idp_bridge.oidc.registration import get_client
 
 bp = Blueprint("apps", __name__)
@@ -20,7 +21,7 @@ def try_login(client_id: str) -> Response:
     client = get_client(client_id)
     if client is None or not client.try_page:
         abort(404)
-    issuer = current_app.config["IDP_BRIDGE"].issuer
+    issuer = current_settings().issuer
     redirect_uri = try_redirect_uri(issuer, client_id)
     body = render_template("apps/try.html", client=client, issuer=issuer, redirect_uri=redirect_uri,
                            usable=redirect_uri in client.redirect_uris and client.public)

@@ -6,14 +6,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app
-
 from idp_bridge.cli.output import CliInvalid
+from idp_bridge.config import current_settings
 from idp_bridge.validation import ValidationError
 
 
 def issuer() -> str:
-    return str(current_app.config["IDP_BRIDGE"].issuer)
+    return str(current_settings().issuer)
 
 
 @contextmanager

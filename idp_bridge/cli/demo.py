@@ -10,6 +10,8 @@ import string
 import click
 from flask import Flask
 
+from idp_bridge.config import settings_of
+
 DEMO_CONNECTION = "demo"
 DEMO_APP_NAME = "idp-bridge demo"
 
@@ -22,7 +24,7 @@ def _ensure_demo_data(app: Flask) -> str:
     from idp_bridge.oidc.registration import create_client, update_client
     from idp_bridge.wechat.connections import create_connection, get_connection
 
-    settings = app.config["IDP_BRIDGE"]
+    settings = settings_of(app)
     if get_connection(DEMO_CONNECTION) is None:
         alphabet = string.ascii_letters + string.digits
         create_connection(
@@ -67,7 +69,7 @@ def register(cli: click.Group) -> None:
         from werkzeug.serving import run_simple
 
         app, client_id = build_demo_app(host, port)
-        issuer = app.config["IDP_BRIDGE"].issuer
+        issuer = settings_of(app).issuer
         click.echo("")
         click.secho("idp-bridge demo is running", bold=True)
         click.echo(f"  Try login:   {issuer}/apps/{client_id}/try")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from idp_bridge.config import settings_of
+
 
 def register(cli: click.Group) -> None:
     """Attach ``serve`` to the console script."""
@@ -33,7 +35,7 @@ def register(cli: click.Group) -> None:
             check_migrated(probe)
         except (ConfigError, NotMigrated) as exc:
             raise click.ClickException(str(exc)) from None
-        if probe.config["IDP_BRIDGE"].simulator:
+        if settings_of(probe).simulator:
             click.secho("WARNING: IDP_BRIDGE_SIMULATOR=1 — the fake WeChat is mounted. Never in production.",
                         fg="red", err=True)
 

@@ -8,7 +8,9 @@ from flask import Flask, Response, jsonify
 
 def init_app(app: Flask) -> None:
     """Bind the authorization server and register the provider's endpoints on ``app``."""
+    from idp_bridge import signals
     from idp_bridge.oidc.server import init_server
+    from idp_bridge.oidc.sso import revoke_everything_of
     from idp_bridge.oidc.views import bp
     from idp_bridge.security import csrf
 
@@ -16,6 +18,7 @@ def init_app(app: Flask) -> None:
     init_server(app)
     app.register_blueprint(bp)
     app.register_error_handler(OAuth2Error, _oauth_error)
+    signals.user_blocked.connect(revoke_everything_of)
 
 
 def _oauth_error(error: OAuth2Error) -> Response:

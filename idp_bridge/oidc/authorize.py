@@ -33,9 +33,10 @@ from authlib.oidc.core.errors import (
     RequestNotSupportedError,
     RequestURINotSupportedError,
 )
-from flask import current_app, request
+from flask import request
 from werkzeug.wrappers import Response
 
+from idp_bridge.config import current_settings
 from idp_bridge.numbers import BadNumber, parse_int
 from idp_bridge.oidc import consent, seam, sso
 from idp_bridge.oidc.id_token_hint import hinted_subject
@@ -196,7 +197,7 @@ def check_id_token_hint(req: AuthorizationRequest) -> None:
     hint = req.params.get("id_token_hint")
     if hint is None:
         return
-    sub = hinted_subject(hint, req.valid_client.client_id, str(current_app.config["IDP_BRIDGE"].issuer))
+    sub = hinted_subject(hint, req.valid_client.client_id, str(current_settings().issuer))
     if sub is None:
         raise InvalidRequestError("The 'id_token_hint' is not an ID token this provider issued to this application.")
     req.hinted_sub = sub

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 from werkzeug.wrappers import Response
+
+from idp_bridge.config import current_settings
 
 
 def _https() -> bool:
-    return str(current_app.config["IDP_BRIDGE"].issuer).startswith("https://")
+    return str(current_settings().issuer).startswith("https://")
 
 
 def cookie_name(base: str) -> str:

@@ -13,8 +13,8 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
-from flask import current_app
 
+from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc import keystore, tokens
 from idp_bridge.oidc.models import AuthorizationCode, Client, Token
@@ -26,7 +26,7 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 def _settings() -> Any:
-    return current_app.config["IDP_BRIDGE"]
+    return current_settings()
 
 
 class S256CodeChallenge(CodeChallenge):

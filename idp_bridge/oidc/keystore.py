@@ -9,54 +9,22 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
 from joserfc.jwk import ECKey, KeySet, RSAKey
-from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from idp_bridge import audit
-from idp_bridge.dbtypes import UTCDateTime
+from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
+from idp_bridge.oidc.models import SigningKey
 from idp_bridge.secretbox import open_sealed, seal
 from idp_bridge.timeutil import utcnow
 
 ALGORITHMS = ("RS256", "ES256")
 _PURPOSE = "signing_key"
-
-
-class SigningKey(db.Model):  # type: ignore[name-defined]
-    """One signing key; ``active_alg`` is set on exactly one key per algorithm (unique), so two workers
-    generating the first key at once cannot both succeed."""
-
-    __tablename__ = "signing_keys"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kid: Mapped[str] = mapped_column(String(64), unique=True)
-    alg: Mapped[str] = mapped_column(String(8))
-    active_alg: Mapped[str | None] = mapped_column(String(8), unique=True, nullable=True)
-    private_jwk_sealed: Mapped[str] = mapped_column(Text)
-    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    remove_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    def describe(self) -> dict[str, Any]:
-        state = "active" if self.active_alg else ("published" if self._published() else "expired")
-        return {
-            "kid": self.kid,
-            "alg": self.alg,
-            "state": state,
-            "created_at": self.created_at.isoformat(),
-            "retired_at": self.retired_at.isoformat() if self.retired_at else None,
-            "remove_after": self.remove_after.isoformat() if self.remove_after else None,
-        }
-
-    def _published(self) -> bool:
-        return self.active_alg is not None or (self.remove_after is not None and self.remove_after > utcnow())
 
 
 def _generate(alg: str) -> RSAKey | ECKey:
@@ -127,7 +95,7 @@ def rotate(alg: str = "RS256") -> SigningKey:
     """Start signing with a new key; keep the old one published for the longest token lifetime."""
     if alg not in ALGORITHMS:
         raise ValueError(f"unsupported algorithm {alg!r}")
-    settings = current_app.config["IDP_BRIDGE"]
+    settings = current_settings()
     keep = max(settings.id_token_lifetime, settings.access_token_lifetime)
     old = db.session.scalar(db.select(SigningKey).where(SigningKey.active_alg == alg))
     now = utcnow()

@@ -273,3 +273,34 @@ class PendingAuthorization(db.Model):  # type: ignore[name-defined]
     @property
     def redirect_uri(self) -> str:
         return self.params.get("redirect_uri", "")
+
+
+class SigningKey(db.Model):  # type: ignore[name-defined]
+    """One signing key; ``active_alg`` is set on exactly one key per algorithm (unique), so two workers
+    generating the first key at once cannot both succeed."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    alg: Mapped[str] = mapped_column(String(8))
+    active_alg: Mapped[str | None] = mapped_column(String(8), unique=True, nullable=True)
+    private_jwk_sealed: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    remove_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def describe(self) -> dict[str, Any]:
+        state = "active" if self.active_alg else ("published" if self._published() else "expired")
+        return {
+            "kid": self.kid,
+            "alg": self.alg,
+            "state": state,
+            "created_at": self.created_at.isoformat(),
+            "retired_at": self.retired_at.isoformat() if self.retired_at else None,
+            "remove_after": self.remove_after.isoformat() if self.remove_after else None,
+        }
+
+    def _published(self) -> bool:
+        return self.active_alg is not None or (self.remove_after is not None and self.remove_after > utcnow())

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from werkzeug.wrappers import Response
 
+from idp_bridge.config import current_settings
 from idp_bridge.oidc.models import Client
 
 RESPONSE_MODES = ("query", "fragment", "form_post", "web_message")
@@ -39,7 +40,7 @@ def _no_store(response: Response) -> Response:
 def respond(client: Client, redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
     """Deliver ``params`` (code/state or error) to the client per ``response_mode``; adds ``iss``."""
     delivered = {k: v for k, v in params.items() if v is not None}
-    delivered["iss"] = current_app.config["IDP_BRIDGE"].issuer
+    delivered["iss"] = current_settings().issuer
     status = 303 if request.method == "POST" else 302
     if response_mode == "form_post":
         response = Response(render_template("oidc/form_post.html", action=redirect_uri, params=delivered),

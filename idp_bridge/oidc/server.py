@@ -14,6 +14,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from authlib.oidc.rpinitiated.end_session import EndSessionRequest
 from flask import Flask, current_app
 
+from idp_bridge.config import current_settings, settings_of
 from idp_bridge.extensions import db
 from idp_bridge.oidc import grants, keystore, sso, tokens
 from idp_bridge.oidc.lookup import lookup_key
@@ -34,7 +35,7 @@ class Issuer(IssuerParameter):
     """RFC 9207: ``iss`` in authorization responses (errors get it in ``responses.py``)."""
 
     def get_issuer(self) -> str:
-        return str(current_app.config["IDP_BRIDGE"].issuer)
+        return str(current_settings().issuer)
 
 
 class Revocation(RevocationEndpoint):
@@ -93,7 +94,7 @@ class Introspection(IntrospectionEndpoint):
             "client_id": token.client_id,
             "sub": user.sub,
             "aud": token.client_id,
-            "iss": current_app.config["IDP_BRIDGE"].issuer,
+            "iss": current_settings().issuer,
             "exp": epoch(expires),
             "iat": epoch(token.issued_at),
             "token_type": "Bearer" if kind == "access_token" else "refresh_token",
@@ -130,7 +131,7 @@ _KEY = "idp_bridge.authorization_server"
 
 def init_server(app: Flask) -> None:
     """One authorization server per app, so apps with different lifetimes never share state."""
-    settings = app.config["IDP_BRIDGE"]
+    settings = settings_of(app)
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": settings.access_token_lifetime,

@@ -6,12 +6,13 @@ import secrets
 import time
 from datetime import timedelta
 
-from flask import current_app, g
+from flask import g
 from werkzeug.wrappers import Response
 
+from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc.cookies import clear_cookie, read_cookie, set_cookie
-from idp_bridge.oidc.models import SsoSession
+from idp_bridge.oidc.models import SsoSession, Token
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
@@ -32,7 +33,7 @@ def current_session() -> SsoSession | None:
 def start_session(user_id: int, connection_id: int | None) -> tuple[SsoSession, str]:
     """A new session for a fresh login; returns the row and the cookie value to set."""
     value = secrets.token_urlsafe(32)
-    lifetime = current_app.config["IDP_BRIDGE"].sso_session_lifetime
+    lifetime = current_settings().sso_session_lifetime
     row = SsoSession(
         sid=secrets.token_urlsafe(16),
         cookie_digest=digest(value),
@@ -47,7 +48,7 @@ def start_session(user_id: int, connection_id: int | None) -> tuple[SsoSession, 
 
 
 def attach_cookie(response: Response, value: str) -> None:
-    set_cookie(response, COOKIE, value, current_app.config["IDP_BRIDGE"].sso_session_lifetime)
+    set_cookie(response, COOKIE, value, current_settings().sso_session_lifetime)
 
 
 def end_current_session(sid_hint: str | None = None) -> None:
@@ -68,3 +69,13 @@ def clear_if_ended(response: Response) -> Response:
     if g.get("idpb_clear_sso"):
         clear_cookie(response, COOKIE)
     return response
+
+
+def revoke_everything_of(_sender: object, *, user_id: int) -> None:
+    """A blocked user keeps no live SSO session or token (receiver of ``signals.user_blocked``); the
+    sender commits."""
+    now = utcnow()
+    db.session.execute(db.update(SsoSession).where(SsoSession.user_id == user_id, SsoSession.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    db.session.execute(db.update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None))
+                       .values(revoked_at=now))

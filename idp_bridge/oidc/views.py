@@ -7,10 +7,11 @@ from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from idp_bridge import ratelimit
+from idp_bridge.config import current_settings
 from idp_bridge.oidc import authorize as authorize_logic
 from idp_bridge.oidc import consent as consent_logic
 from idp_bridge.oidc import keystore, seam, sso
@@ -84,7 +85,7 @@ def _count_failed_client_authentication(response: Response) -> Response:
 
 
 def _issuer() -> str:
-    return str(current_app.config["IDP_BRIDGE"].issuer)
+    return str(current_settings().issuer)
 
 
 @bp.get("/.well-known/openid-configuration")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
+from idp_bridge.config import settings_of
 from idp_bridge.security import input_gate
 
 # No form-action here: browsers apply it to the redirects that follow a form POST, and our forms (binding
@@ -21,7 +22,7 @@ DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
 def init_app(app: Flask) -> None:
     """Refuse malformed input before any view runs, and add the security headers to every response."""
     input_gate.init_app(app)
-    https = str(app.config["IDP_BRIDGE"].issuer).startswith("https://")
+    https = str(settings_of(app).issuer).startswith("https://")
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -12,6 +12,8 @@ import secrets
 from flask import Flask, session
 from werkzeug.exceptions import BadRequest
 
+from idp_bridge.config import settings_of
+
 FIELD = "csrf_token"
 
 
@@ -32,7 +34,7 @@ def verify(submitted: str | None) -> None:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = token
-    https = str(app.config["IDP_BRIDGE"].issuer).startswith("https://")
+    https = str(settings_of(app).issuer).startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="__Host-idpb_session" if https else "idpb_session",
         SESSION_COOKIE_HTTPONLY=True,

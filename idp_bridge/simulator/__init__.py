@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp_bridge.config import settings_of
 from idp_bridge.simulator.state import SimAccount
 
 
@@ -11,7 +12,7 @@ def _accounts_from_connections(app: Flask) -> dict[str, SimAccount]:
     """When mounted in the bridge, every connection is a simulated account pushing to its own callback."""
     from idp_bridge.wechat.connections import callback_url, connection_secrets, list_connections
 
-    settings = app.config["IDP_BRIDGE"]
+    settings = settings_of(app)
     accounts = {}
     for connection in list_connections():
         secrets_ = connection_secrets(app.config["SECRET_KEY"], connection)

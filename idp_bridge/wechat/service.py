@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from idp_bridge import signals
+from idp_bridge.config import current_settings
 from idp_bridge.wechat.client import WeChatClient
 from idp_bridge.wechat.connections import connection_secrets
 from idp_bridge.wechat.models import Connection
@@ -22,7 +23,7 @@ def client_for(connection: Connection) -> WeChatClient:
         session = current_app.extensions[_SESSION_KEY] = requests.Session()
     secret_key = current_app.config["SECRET_KEY"]
     secrets_ = connection_secrets(secret_key, connection)
-    return WeChatClient(current_app.config["IDP_BRIDGE"].wechat_api_base, connection.app_id, secrets_.app_secret,
+    return WeChatClient(current_settings().wechat_api_base, connection.app_id, secrets_.app_secret,
                         DatabaseTokenCache(secret_key), session=session, on_call=_announce_call)
 
 

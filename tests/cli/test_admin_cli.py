@@ -10,8 +10,7 @@ import requests
 from flask import Flask
 
 from idp_bridge.extensions import db
-from idp_bridge.oidc.keystore import SigningKey
-from idp_bridge.oidc.models import Client
+from idp_bridge.oidc.models import Client, SigningKey
 from idp_bridge.secretbox import digest
 
 
