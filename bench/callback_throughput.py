@@ -1,4 +1,4 @@
-"""Callback throughput (issue 3): safe-mode pushes per second and their latency, on `idp-bridge serve`.
+"""Callback throughput (SPEC §16): safe-mode pushes per second and their latency, on `idp-bridge serve`.
 
 Every push is a distinct, correctly signed and encrypted SCAN event for a scene of the connection's prefix,
 so each one goes through signature checks, AES decryption, XML parsing, the de-duplication insert and the

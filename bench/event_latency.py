@@ -1,4 +1,4 @@
-"""Event → browser latency (issues 4 and 5): from posting a WeChat push to the bridge until the waiting login
+"""Event → browser latency (SPEC §16): from posting a WeChat push to the bridge until the waiting login
 page's status stream delivers "succeeded", over many logins, with 1 and 4 gunicorn workers.
 
 The page (SSE) and the push go through separate connections, so with several workers they usually land on

@@ -1,4 +1,4 @@
-"""SSO login throughput (issue 2): authorize with an SSO cookie + token exchange, as logins per second, and
+"""SSO login throughput (SPEC §16): authorize with an SSO cookie + token exchange, as logins per second, and
 its ratio to raw RS256 signatures per second measured in the same run (each login signs one ID token).
 
 Usage: python -m bench.sso_login [sqlite|postgresql]

@@ -1,4 +1,4 @@
-"""Capacity (issue 5): hold 1,000 login pages open on their status streams while measuring the token
+"""Capacity (SPEC §16): hold 1,000 login pages open on their status streams while measuring the token
 endpoint (SSO authorize + token) latency, on 4 gunicorn workers.
 
 Usage: python -m bench.waiting_pages [postgresql|sqlite] [pages]

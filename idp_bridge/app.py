@@ -64,7 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings.as_flask_config())
     if settings.trust_proxy:
-        # X-Forwarded-* are trusted only from the configured number of proxies (NOTES trap 11)
+        # X-Forwarded-* are trusted only from the configured number of proxies (RFC 7239 §8.3: forwarded headers are forgeable by clients)
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     configure_logging(app, settings)

@@ -1,4 +1,4 @@
-"""Audit log (issue 6): who did what, when, from where — logins, refusals, administrative changes, key
+"""Audit log: who did what, when, from where — logins, refusals, administrative changes, key
 rotations. Recording never fails the action it records: an audit write error is logged instead."""
 
 from __future__ import annotations

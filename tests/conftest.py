@@ -166,7 +166,7 @@ class _LogCollector(logging.Handler):
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_secrets_in_application_logs() -> Iterator[None]:
-    """Across the whole test run, nothing idp-bridge logs may contain a code, token, secret or JWT (issue 6)."""
+    """Across the whole test run, nothing idp-bridge logs may contain a code, token, secret or JWT (SPEC §11: secrets never appear in logs)."""
     collector = _LogCollector()
     logger = logging.getLogger("idp_bridge")
     logger.addHandler(collector)

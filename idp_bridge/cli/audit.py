@@ -1,4 +1,4 @@
-"""`idp-bridge audit`: read the audit log (issue 6)."""
+"""`idp-bridge audit`: read the audit log (SPEC §4; the audit trail operators expect)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Test-only driver of the login seam (issue 2, item 6): completes a pending login for a user by calling
+"""Test-only driver of the login seam (the seam of SPEC §7.6): completes a pending login for a user by calling
 ``seam.complete_login`` inside a request context that carries the browser's cookies — never over HTTP."""
 
 from __future__ import annotations
