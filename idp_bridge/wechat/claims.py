@@ -18,10 +18,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
@@ -46,34 +46,39 @@ def _lease(now: datetime) -> datetime:
     return now + timedelta(seconds=LEASE_SECONDS)
 
 
+def _insert_new(model: Any, **values: Any) -> int | None:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL and SQLite ≥ 3.35): the id of the new row,
+    ``None`` when a row with the same unique key exists. Unlike catching ``IntegrityError`` it needs no
+    rollback, which would also expire every object the request has loaded."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        statement: Any = postgresql.insert(model).values(**values).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(model).values(**values).on_conflict_do_nothing()
+    return db.session.execute(statement.returning(model.id)).scalar_one_or_none()
+
+
 def claim(connection_id: int, dedupe_key: str, now: datetime | None = None) -> Claim:
     """Claim one push for this worker; commits. Safe under any number of concurrent workers."""
     now = now or utcnow()
     lease_until = _lease(now)
-    row = ProcessedEvent(connection_id=connection_id, dedupe_key=dedupe_key, received_at=now,
-                         lease_until=lease_until)
-    db.session.add(row)
-    try:
-        db.session.commit()
-        return Claim("claimed", row.id, lease_until)
-    except IntegrityError:
-        db.session.rollback()
     where = (ProcessedEvent.connection_id == connection_id, ProcessedEvent.dedupe_key == dedupe_key)
-    taken = db.session.execute(
-        update(ProcessedEvent)
-        .where(*where, ProcessedEvent.done_at.is_(None),
-               or_(ProcessedEvent.lease_until.is_(None), ProcessedEvent.lease_until < now))
-        .values(lease_until=lease_until)
-        .returning(ProcessedEvent.id)
-    ).scalar_one_or_none()
-    db.session.commit()
+    taken = _insert_new(ProcessedEvent, connection_id=connection_id, dedupe_key=dedupe_key, received_at=now,
+                        lease_until=lease_until)
+    if taken is None:  # seen before: take it over only if its worker's lease ran out before it finished
+        taken = db.session.execute(
+            update(ProcessedEvent)
+            .where(*where, ProcessedEvent.done_at.is_(None),
+                   or_(ProcessedEvent.lease_until.is_(None), ProcessedEvent.lease_until < now))
+            .values(lease_until=lease_until)
+            .returning(ProcessedEvent.id)
+        ).scalar_one_or_none()
     if taken is not None:
+        db.session.commit()
         return Claim("claimed", taken, lease_until)
-    done_at = db.session.execute(select(ProcessedEvent.done_at).where(*where)).one_or_none()
+    done = db.session.execute(select(ProcessedEvent.done_at.is_not(None)).where(*where)).scalar_one_or_none()
     db.session.commit()
-    if done_at is not None and done_at[0] is not None:
-        return Claim("done")
-    return Claim("busy")  # a live lease, or the row vanished under a purge: WeChat will try again
+    # Not done: a live lease, or the row vanished under a purge; either way WeChat will try again.
+    return Claim("done") if done else Claim("busy")
 
 
 def complete(outcome: Claim) -> None:
@@ -99,15 +104,11 @@ class DatabaseReplayGuard:
     connection_id: int
 
     def remember(self, signature: str, body_digest: str, expires_at: int) -> bool:
-        db.session.add(PushSignature(connection_id=self.connection_id, signature=signature, body_digest=body_digest,
-                                     expires_at=datetime.fromtimestamp(expires_at, UTC)))
-        try:
+        if _insert_new(PushSignature, connection_id=self.connection_id, signature=signature, body_digest=body_digest,
+                       received_at=utcnow(), expires_at=datetime.fromtimestamp(expires_at, UTC)) is not None:
             db.session.commit()
             return True
-        except IntegrityError:
-            db.session.rollback()
         known = db.session.scalar(select(PushSignature.body_digest).where(
             PushSignature.connection_id == self.connection_id, PushSignature.signature == signature))
         db.session.commit()
         return known is None or hmac.compare_digest(known, body_digest)
-
