@@ -10,11 +10,19 @@ What is refused, with 400 ``invalid_request`` (JSON on the API paths, a small pa
   it (RFC 6749 Appendix A limits identifiers, codes and tokens to VSCHAR/NQCHAR), and CR/LF could forge
   log lines. PostgreSQL cannot store NUL in text at all, so a NUL reaching a query is a 500 otherwise;
 * in any header value: the controls that RFC 9110 §5.5 excludes from a field value (everything below
-  0x20 except HTAB, which is legal whitespace there, and DEL). Bytes ≥ 0x80 stay allowed (obs-text);
+  0x20 except HTAB, which is legal whitespace there, and DEL). Bytes ≥ 0x80 stay allowed (obs-text) in
+  headers we do not read;
+* in the header values we read (``Authorization``, ``Last-Event-ID``, ``X-Request-Id``, ``Origin``) and
+  our own cookies: anything but printable ASCII, which is all their grammars allow (RFC 6750 §2.1 b64token,
+  RFC 7617 token68, RFC 6454 §6.1 serialized origin, RFC 6265 §4.1.1 cookie-octet, our numeric event ids);
 * in ``Authorization: Basic``: credentials that are not UTF-8 or contain controls, before or after the
   percent-decoding of RFC 6749 §2.3.1 (RFC 7617 §2: user-id and password contain no CTL). Authlib decodes
   them strictly and would raise ``UnicodeDecodeError``;
-* in our own cookies: controls after werkzeug's un-escaping of quoted values (``"\\000"`` becomes NUL);
+  (checked after werkzeug's un-escaping of quoted cookie values, where ``"\\000"`` becomes NUL). The
+  ``Cookie`` header itself may carry other sites' non-ASCII cookies, but no HTAB (RFC 6265 §4.2.1);
+* ``multipart/form-data`` bodies, with 415: no endpoint accepts them (RFC 6749 §4.1.3 and §2.3.1,
+  RFC 7009 §2.1, RFC 7662 §2.1 and our HTML forms are ``application/x-www-form-urlencoded``), and
+  werkzeug's multipart parser silently drops or replaces undecodable fields, so they could not be vouched for;
 * any single value (and the path) longer than :data:`MAX_VALUE_CHARS` characters: nothing legitimate comes
   near it (a JWT ``id_token_hint`` is 1–2 KB, ``state``/``nonce`` rarely over 2 KB) and 5,000-digit numbers
   are how integer parsing gets slow or crashes.
@@ -43,19 +51,29 @@ log = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 8192
 DESCRIPTION = "The request contains characters or a length that is not allowed."
+UNSUPPORTED_DESCRIPTION = "Send form fields as application/x-www-form-urlencoded."
 #: endpoints whose body is verified by the view itself and must reach it unread
 RAW_BODY_ENDPOINTS = frozenset({"wechat_callback.events"})
 #: headers whose values views read; their length is bounded too (all headers are checked for controls)
-READ_HEADERS = ("Authorization", "Last-Event-ID", "X-Request-Id", "Origin", "Cookie")
+READ_HEADERS = ("Authorization", "Last-Event-ID", "X-Request-Id", "Origin")
 OUR_COOKIE_PREFIXES = ("idpb_", "__Host-idpb_")
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 _BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
 _BAD_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+_NOT_PRINTABLE_ASCII = re.compile("[^\x20-\x7e]")
+_BAD_COOKIE_HEADER = re.compile("[\x00-\x1f\x7f]")
 
 
 class Malformed(ValueError):
     """The request carries input the gate refuses; the message names where (never the value)."""
+
+    status = 400
+
+
+class UnsupportedBody(Malformed):
+    """A body type no endpoint accepts."""
+
+    status = 415
 
 
 def _text(raw: bytes, where: str) -> str:
@@ -100,6 +118,14 @@ def check_headers(environ: dict[str, object]) -> None:
             raise Malformed(f"header {key[5:] if key.startswith('HTTP_') else key}: control character")
 
 
+def check_ascii(value: str, where: str) -> None:
+    """Printable ASCII within the length bound."""
+    if len(value) > MAX_VALUE_CHARS:
+        raise Malformed(f"{where}: longer than {MAX_VALUE_CHARS} characters")
+    if _NOT_PRINTABLE_ASCII.search(value):
+        raise Malformed(f"{where}: not printable ASCII")
+
+
 def check_basic_credentials(header: str) -> None:
     """RFC 7617 §2 credentials, also after RFC 6749 §2.3.1's form-encoding is undone."""
     scheme, _, token = header.strip().partition(" ")
@@ -120,8 +146,11 @@ def check_request() -> None:
     check_headers(environ)
     for name in READ_HEADERS:
         value = request.headers.get(name)
-        if value is not None and len(value) > MAX_VALUE_CHARS:
-            raise Malformed(f"header {name}: longer than {MAX_VALUE_CHARS} characters")
+        if value is not None:
+            check_ascii(value, f"header {name}")
+    cookies = request.headers.get("Cookie")
+    if cookies is not None and (len(cookies) > MAX_VALUE_CHARS or _BAD_COOKIE_HEADER.search(cookies)):
+        raise Malformed(f"header Cookie: control character or longer than {MAX_VALUE_CHARS} characters")
     check_path(environ.get("PATH_INFO", ""))
     for _ in urlencoded_pairs(environ.get("QUERY_STRING", "").encode("latin-1", "replace"), "query parameter"):
         pass
@@ -129,18 +158,16 @@ def check_request() -> None:
     if authorization:
         check_basic_credentials(authorization)
     for name, value in request.cookies.items(multi=True):
-        if name.startswith(OUR_COOKIE_PREFIXES) and _BAD_HEADER.search(value):
-            raise Malformed(f"cookie {name}: control character")
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint in RAW_BODY_ENDPOINTS:
+        if name.startswith(OUR_COOKIE_PREFIXES):
+            check_ascii(value, f"cookie {name}")
+    if request.endpoint in RAW_BODY_ENDPOINTS:
         return
-    if request.mimetype == "application/x-www-form-urlencoded":
+    if request.mimetype == "multipart/form-data":
+        raise UnsupportedBody("multipart/form-data body")
+    if request.mimetype == "application/x-www-form-urlencoded" and request.method not in ("GET", "HEAD"):
         # cached: werkzeug parses request.form from the cached bytes afterwards
         for _ in urlencoded_pairs(request.get_data(cache=True), "form field"):
             pass
-    elif request.mimetype == "multipart/form-data":
-        for name, value in request.form.items(multi=True):
-            check_text(name, "form field name")
-            check_text(value, "form field value")
 
 
 def _gate() -> Response | None:
@@ -148,6 +175,8 @@ def _gate() -> Response | None:
         check_request()
     except Malformed as refused:
         log.info("refused malformed input (%s) on %s", refused, request.endpoint or "no route")
+        if refused.status == 415:
+            return error_response(415, "invalid_request", UNSUPPORTED_DESCRIPTION)
         return error_response(400, "invalid_request", DESCRIPTION)
     return None
 

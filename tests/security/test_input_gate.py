@@ -90,10 +90,26 @@ def test_control_characters_are_refused_in_path_query_and_form(client: RawClient
     _refused(client.request("POST", "/oauth/revoke", form, f"tok{enc}en=abc".encode()), json_body=True)
 
 
-def test_tab_is_refused_in_parameters_but_allowed_in_header_values(client: RawClient) -> None:
-    """HTAB is legal whitespace inside an HTTP field value (RFC 9110 §5.5) but in no parameter we accept."""
+def test_tab_is_refused_in_parameters_but_allowed_in_headers_we_do_not_read(client: RawClient) -> None:
+    """HTAB is legal whitespace inside an HTTP field value (RFC 9110 §5.5) but in no parameter we accept and
+    in none of the header grammars we read."""
     _refused(client.request("GET", "/oauth/authorize?client_id=a%09b"), json_body=True)
-    assert client.request("GET", "/healthz", [("X-Request-Id", "abc\tdef")]).status == 200
+    _refused(client.request("POST", "/oauth/userinfo", [("Authorization", "Bearer ab\tcd")]), json_body=True)
+    assert client.request("GET", "/healthz", [("User-Agent", "Mozilla/5.0\t(X11)")]).status == 200
+    assert client.request("GET", "/healthz", [("Accept-Language", b"zh-CN,zh;q=0.9" + "，".encode()),
+                                              ("Cookie", "other=张".encode())]).status == 200
+
+
+@pytest.mark.parametrize("value", ["², ".encode(), b"\xff", "张".encode(), b"1\x85"], ids=["sup2", "ff", "zh", "c1"])
+def test_non_ascii_is_refused_in_the_header_values_we_read(client: RawClient, value: bytes) -> None:
+    """Bearer tokens (RFC 6750 §2.1), origins (RFC 6454 §6.1), our cookies (RFC 6265 §4.1.1) and event ids
+    are printable ASCII by their grammar; anything else is refused rather than looked up."""
+    _refused(client.request("POST", "/oauth/userinfo", [("Authorization", b"Bearer " + value)]), json_body=True)
+    _refused(client.request("GET", "/login/abc/events?ls=x", [("Last-Event-ID", value)]), json_body=False)
+    _refused(client.request("GET", "/oauth/authorize?client_id=x", [("Cookie", b"idpb_sso=" + value)]),
+             json_body=True)
+    _refused(client.request("GET", "/.well-known/openid-configuration", [("Origin", b"http://" + value)]),
+             json_body=True)
 
 
 @pytest.mark.parametrize("char", [c for c in C0_AND_DEL if c not in "\r\n"],
@@ -107,6 +123,7 @@ def test_control_characters_are_refused_in_the_header_values_we_read(client: Raw
     _refused(client.request("GET", "/oauth/authorize?client_id=x", [("Cookie", b"idpb_sso=a" + raw + b"b")]),
              json_body=True)
     _refused(client.request("GET", "/healthz", [("X-Request-Id", b"id" + raw)]), json_body=False)
+    _refused(client.request("GET", "/healthz", [("Cookie", b"other=a" + raw)]), json_body=False)
 
 
 def test_escaped_nul_in_a_quoted_cookie_is_refused(client: RawClient) -> None:
@@ -162,6 +179,15 @@ def test_wechat_callback_body_is_left_to_the_callback(client: RawClient) -> None
     assert response.status < 500
     _refused(client.request("POST", "/connections/social/acme/events?signature=a%00", form, b"<xml/>"),
              json_body=True)
+
+
+def test_multipart_bodies_are_refused_with_415(client: RawClient) -> None:
+    """Token, revocation and introspection requests are application/x-www-form-urlencoded (RFC 6749 §4.1.3,
+    RFC 7009 §2.1, RFC 7662 §2.1), as are our HTML forms; werkzeug would silently drop undecodable multipart
+    fields, so multipart is not accepted anywhere."""
+    body = b'--b\r\nContent-Disposition: form-data; name="\xe4\xb8"\r\n\r\nv\r\n--b--\r\n'
+    response = client.request("POST", "/oauth/token", [("Content-Type", "multipart/form-data; boundary=b")], body)
+    assert response.status == 415 and json.loads(response.body)["error"] == "invalid_request", response.text
 
 
 def test_legitimate_requests_pass_the_gate(world: World, client: RawClient) -> None:
