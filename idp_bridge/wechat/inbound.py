@@ -35,7 +35,7 @@ Mode = Literal["plaintext", "compatible", "safe"]
 MODES: tuple[Mode, ...] = ("plaintext", "compatible", "safe")
 TIMESTAMP_WINDOW = 300  # seconds either side of our clock (SPEC §7.4)
 
-_TIMESTAMP = re.compile(r"\d{1,12}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: \d would accept any Unicode digit
 _NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{40}")
 _ECHOSTR = re.compile(r"[\x21-\x7e]{1,256}")

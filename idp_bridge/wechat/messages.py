@@ -14,6 +14,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from idp_bridge.numbers import BadNumber, parse_int
+
 MAX_BODY_BYTES = 65536
 MAX_ELEMENTS = 256
 SUBSCRIBE_SCENE_PREFIX = "qrscene_"
@@ -114,13 +116,14 @@ def _required(fields: Mapping[str, str], name: str) -> str:
 
 
 def _common(fields: Mapping[str, str]) -> dict[str, object]:
-    raw_time = _required(fields, "CreateTime")
-    if not raw_time.isdigit() or len(raw_time) > 12:
-        raise MalformedMessage("CreateTime must be a Unix timestamp")
+    try:  # ASCII digits only: str.isdigit accepts "²", which int() then refuses
+        create_time = parse_int(_required(fields, "CreateTime"), maximum=10**12 - 1)
+    except BadNumber:
+        raise MalformedMessage("CreateTime must be a Unix timestamp") from None
     return {
         "to_user": _required(fields, "ToUserName"),
         "from_user": _required(fields, "FromUserName"),
-        "create_time": int(raw_time),
+        "create_time": create_time,
         "msg_type": _required(fields, "MsgType").lower(),
     }
 

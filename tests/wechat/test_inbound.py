@@ -144,3 +144,10 @@ def test_any_input_is_verified_or_refused_with_a_status(mode: str, params: dict[
         _verify(_push(mode), mode, params=params, body=body)
     except inbound.PushRefused as refused:
         assert refused.status in (400, 403)
+
+
+@pytest.mark.parametrize("timestamp", ["١٧٠٠٠٠٠٠٠٠", "²", "1" * 13])
+def test_timestamps_are_ascii_digits_only(timestamp: str) -> None:
+    push = _push("plaintext")
+    with pytest.raises(inbound.MalformedPush):
+        _verify(push, "plaintext", params={**push.params, "timestamp": timestamp})

@@ -114,3 +114,10 @@ def test_arbitrary_bytes_raise_only_malformed(body: bytes) -> None:
         messages.parse_message(fields)
     except MalformedMessage:
         pass
+
+
+@pytest.mark.parametrize("create_time", ["²", "١٢٣", "1" * 13, "-1", "1.5"])
+def test_create_time_is_ascii_digits_only(create_time: str) -> None:
+    xml = render_event_xml("gh", "o", 1, "SCAN", "k").replace("<CreateTime>1<", f"<CreateTime>{create_time}<")
+    with pytest.raises(MalformedMessage):
+        messages.parse_message(messages.parse_xml(xml.encode()))
