@@ -27,9 +27,10 @@ from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.models import ProcessedEvent, PushSignature
 
-# Longer than a healthy handler takes (its only outbound call, user/info, is bounded at 1.5 s) and no longer
-# than the 5 s WeChat waits before re-delivering, so the first re-delivery after a crash usually re-claims.
-LEASE_SECONDS = 5.0
+# Longer than a healthy handler takes (its only outbound call, user/info, is bounded at 1.5 s) and shorter than
+# the 5 s WeChat waits before re-delivering, so that the first re-delivery after a crash re-claims the push. A
+# handler still running past it races the re-delivery harmlessly: login-session changes are compare-and-set.
+LEASE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
