@@ -25,7 +25,6 @@ def _load_models() -> None:
     from idp_bridge.oidc import keystore as _keystore  # noqa: F401
     from idp_bridge.oidc import models as _oidc  # noqa: F401
     from idp_bridge.wechat import models as _wechat  # noqa: F401
-    from idp_bridge.wechat import token_cache as _token_cache  # noqa: F401
 
 
 def init_extensions(app: Flask) -> None:
@@ -64,7 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings.as_flask_config())
     if settings.trust_proxy:
-        # X-Forwarded-* are trusted only from the configured number of proxies (RFC 7239 §8.3: forwarded headers are forgeable by clients)
+        # X-Forwarded-* only from the configured number of proxies: clients can forge them (RFC 7239 §8.3)
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     configure_logging(app, settings)

@@ -69,7 +69,7 @@ class SimState:
     def token_valid(self, token: str) -> str | None:
         with self.lock:
             for app_id, (value, expires) in self.tokens.items():
-                if secrets.compare_digest(value, token) and expires > time.time():
+                if secrets.compare_digest(value.encode(), token.encode()) and expires > time.time():
                     return app_id
         return None
 

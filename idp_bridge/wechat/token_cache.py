@@ -12,33 +12,19 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import String, Text, or_, update
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
-from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import open_sealed, seal
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.errors import WeChatUnavailable
+from idp_bridge.wechat.models import WeChatAccessToken
 
 log = logging.getLogger(__name__)
 _PURPOSE = "wechat.access_token"
-
-
-class WeChatAccessToken(db.Model):  # type: ignore[name-defined]
-    """The shared access token of one AppID."""
-
-    __tablename__ = "wechat_access_tokens"
-
-    app_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    token_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    lease_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class DatabaseTokenCache:

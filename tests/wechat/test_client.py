@@ -167,7 +167,7 @@ def test_rejected_token_forces_one_refresh_at_most_every_30_seconds(app: Flask, 
 
     from idp_bridge.extensions import db
     from idp_bridge.timeutil import utcnow
-    from idp_bridge.wechat.token_cache import WeChatAccessToken
+    from idp_bridge.wechat.models import WeChatAccessToken
 
     with app.app_context():
         client = WeChatClient(simulator, APP_ID, SECRET, DatabaseTokenCache(app.config["SECRET_KEY"]))
