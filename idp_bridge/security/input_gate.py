@@ -1,7 +1,7 @@
 """The input gate: one early check that refuses malformed input before any view, lookup or log line sees it
 (SPEC §15 "Malformed input", SPEC §11).
 
-What is refused, with 400 ``invalid_request`` (JSON on the API paths, a small page elsewhere):
+Refused with 400 ``invalid_request`` (JSON on the API paths, a small page elsewhere):
 
 * in the path, query parameter names/values and form field names/values: bytes that are not UTF-8
   (RFC 3986 §2.5 and RFC 3629 — this includes percent-encoded lone surrogates such as ``%ED%A0%80``, which
@@ -10,26 +10,27 @@ What is refused, with 400 ``invalid_request`` (JSON on the API paths, a small pa
   it (RFC 6749 Appendix A limits identifiers, codes and tokens to VSCHAR/NQCHAR), and CR/LF could forge
   log lines. PostgreSQL cannot store NUL in text at all, so a NUL reaching a query is a 500 otherwise;
 * in any header value: the controls that RFC 9110 §5.5 excludes from a field value (everything below
-  0x20 except HTAB, which is legal whitespace there, and DEL). Bytes ≥ 0x80 stay allowed (obs-text) in
-  headers we do not read;
+  0x20 except HTAB, which is legal whitespace there, and DEL). Bytes ≥ 0x80 (obs-text) stay allowed in
+  headers we do not read, and the ``Cookie`` header may carry other sites' non-ASCII cookies, but no HTAB
+  (RFC 6265 §4.2.1 cookie-string);
 * in the header values we read (``Authorization``, ``Last-Event-ID``, ``X-Request-Id``, ``Origin``) and
-  our own cookies: anything but printable ASCII, which is all their grammars allow (RFC 6750 §2.1 b64token,
-  RFC 7617 token68, RFC 6454 §6.1 serialized origin, RFC 6265 §4.1.1 cookie-octet, our numeric event ids);
+  our own cookies (after werkzeug's un-escaping of quoted values, where ``"\\000"`` becomes NUL): anything but
+  printable ASCII, which is all their grammars allow (RFC 6750 §2.1 b64token, RFC 7617 token68, RFC 6454
+  §6.1 serialized origin, RFC 6265 §4.1.1 cookie-octet, our numeric event ids);
 * in ``Authorization: Basic``: credentials that are not UTF-8 or contain controls, before or after the
   percent-decoding of RFC 6749 §2.3.1 (RFC 7617 §2: user-id and password contain no CTL). Authlib decodes
   them strictly and would raise ``UnicodeDecodeError``;
-  (checked after werkzeug's un-escaping of quoted cookie values, where ``"\\000"`` becomes NUL). The
-  ``Cookie`` header itself may carry other sites' non-ASCII cookies, but no HTAB (RFC 6265 §4.2.1);
-* ``multipart/form-data`` bodies, with 415: no endpoint accepts them (RFC 6749 §4.1.3 and §2.3.1,
-  RFC 7009 §2.1, RFC 7662 §2.1 and our HTML forms are ``application/x-www-form-urlencoded``), and
-  werkzeug's multipart parser silently drops or replaces undecodable fields, so they could not be vouched for;
 * any single value (and the path) longer than :data:`MAX_VALUE_CHARS` characters: nothing legitimate comes
   near it (a JWT ``id_token_hint`` is 1–2 KB, ``state``/``nonce`` rarely over 2 KB) and 5,000-digit numbers
   are how integer parsing gets slow or crashes.
 
+Refused with 415: ``multipart/form-data`` bodies. No endpoint accepts them (RFC 6749 §4.1.3 and §2.3.1,
+RFC 7009 §2.1, RFC 7662 §2.1 and our HTML forms are ``application/x-www-form-urlencoded``), and werkzeug's
+multipart parser silently drops or replaces undecodable fields, so their content could not be vouched for.
+
 The WeChat callback's body is XML verified by the callback itself (WeChat message-encryption guide); the gate
 checks its query but never reads or parses its body, whatever ``Content-Type`` it claims.
-Non-ASCII digits ("²", "١") are ordinary text here: numbers are checked where they are parsed
+Non-ASCII digits ("²", "١") are ordinary text in parameters: numbers are checked where they are parsed
 (:mod:`idp_bridge.numbers`).
 """
 
@@ -105,12 +106,18 @@ def urlencoded_pairs(data: bytes, where: str) -> Iterator[tuple[str, str]]:
                _text(unquote_to_bytes(value.replace(b"+", b" ")), f"{where} value"))
 
 
+def check_urlencoded(data: bytes, where: str) -> None:
+    for _ in urlencoded_pairs(data, where):
+        pass
+
+
 def check_path(path_info: str) -> None:
     """PATH_INFO is WSGI's latin-1 view of the percent-decoded bytes (PEP 3333)."""
     _text(path_info.encode("latin-1", "replace"), "path")
 
 
 def check_headers(environ: dict[str, object]) -> None:
+    """Every header value (WSGI ``HTTP_*`` keys, PEP 3333) without the controls RFC 9110 §5.5 excludes."""
     for key, value in environ.items():
         if not (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) or not isinstance(value, str):
             continue
@@ -152,8 +159,7 @@ def check_request() -> None:
     if cookies is not None and (len(cookies) > MAX_VALUE_CHARS or _BAD_COOKIE_HEADER.search(cookies)):
         raise Malformed(f"header Cookie: control character or longer than {MAX_VALUE_CHARS} characters")
     check_path(environ.get("PATH_INFO", ""))
-    for _ in urlencoded_pairs(environ.get("QUERY_STRING", "").encode("latin-1", "replace"), "query parameter"):
-        pass
+    check_urlencoded(environ.get("QUERY_STRING", "").encode("latin-1", "replace"), "query parameter")
     authorization = request.headers.get("Authorization")
     if authorization:
         check_basic_credentials(authorization)
@@ -166,8 +172,7 @@ def check_request() -> None:
         raise UnsupportedBody("multipart/form-data body")
     if request.mimetype == "application/x-www-form-urlencoded" and request.method not in ("GET", "HEAD"):
         # cached: werkzeug parses request.form from the cached bytes afterwards
-        for _ in urlencoded_pairs(request.get_data(cache=True), "form field"):
-            pass
+        check_urlencoded(request.get_data(cache=True), "form field")
 
 
 def _gate() -> Response | None:
