@@ -1,8 +1,8 @@
 """Logging: text or one JSON object per line, each line with the request id (SPEC §3).
 
 Nothing that reaches a log line can start a new line (SPEC §15; CWE-117 log forging): both formatters
-escape control characters and Unicode line separators in the message and its arguments, and a traceback's
-continuation lines are indented so that none can pass for a record of its own.
+escape control characters and Unicode line separators in the message and its arguments, and every line of
+a traceback in the text format is indented so that none can pass for a record of its own.
 """
 
 from __future__ import annotations

@@ -107,6 +107,7 @@ def urlencoded_pairs(data: bytes, where: str) -> Iterator[tuple[str, str]]:
 
 
 def check_urlencoded(data: bytes, where: str) -> None:
+    """Refuse a malformed query string or url-encoded form body."""
     for _ in urlencoded_pairs(data, where):
         pass
 
