@@ -279,3 +279,12 @@ def test_background_thread_runs_on_its_interval(app: Flask) -> None:
 def test_purge_refuses_a_batch_below_one(app: Flask, batch: int) -> None:
     with app.app_context(), pytest.raises(ValueError):
         retention.purge(batch=batch)
+
+
+def test_background_purge_outlives_an_unreachable_database(app_config: dict[str, Any]) -> None:
+    """A database outage makes one run fail quietly (logged); the thread keeps its schedule."""
+    from idp_bridge import create_app
+
+    broken = create_app({**app_config, "database_url": "postgresql+psycopg://postgres@127.0.0.1:9/none"})
+    thread = retention.PurgeThread(broken, interval=3600, first_delay=0)
+    assert thread.run_once() is None and thread.runs == 0
