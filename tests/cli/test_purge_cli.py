@@ -65,7 +65,8 @@ def test_bad_numbers_exit_2_naming_the_option_and_delete_nothing(cli_run: Any, a
     _pending(app, expired=2, live=0)
     result = cli_run("purge", option, value, "--json")
     assert result.exit_code == 2, result.output
-    assert json.loads(result.output)["field"] == option[2:]
+    # a NUL byte is refused for every command before parsing (tests/cli/test_nul_arguments.py)
+    assert json.loads(result.output)["field"] == ("argument" if "\x00" in value else option[2:])
     assert _remaining(app) == 2
 
 
