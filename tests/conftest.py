@@ -84,6 +84,15 @@ def _empty_all_tables() -> None:
     db.session.commit()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_stream_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts like a fresh worker process: no status-stream slots held by an earlier test's
+    streams (a stream whose client left keeps its slot until its next write, up to 2 s)."""
+    from idp_bridge.login.streams import Slots
+
+    monkeypatch.setattr("idp_bridge.login.views.SLOTS", Slots())
+
+
 @pytest.fixture
 def server() -> Iterator[LiveServer]:
     """A loopback HTTP server; the ``app`` fixture attaches itself so its issuer has the real port."""
