@@ -175,7 +175,7 @@ class _LogCollector(logging.Handler):
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_secrets_in_application_logs() -> Iterator[None]:
-    """Across the whole test run, nothing idp-bridge logs may contain a code, token, secret or JWT (SPEC §11: secrets never appear in logs)."""
+    """Across the whole test run, nothing idp-bridge logs may contain a code, token, secret or JWT (SPEC §11)."""
     collector = _LogCollector()
     logger = logging.getLogger("idp_bridge")
     logger.addHandler(collector)

@@ -1,4 +1,4 @@
-"""Faults around a login (SPEC §7.4: the access token and user/info never fail a login): Redis unreachable, WeChat's user/info slow or failing — the login
+"""Faults around a login (SPEC §7.4): Redis unreachable, WeChat's user/info slow or failing — the login
 still completes, with a clear log, never a lost login."""
 
 from __future__ import annotations
