@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
@@ -10,12 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
+from idp_bridge.identifiers import random_id
 from idp_bridge.timeutil import utcnow
 
 
 def new_sub() -> str:
     """A random, never-reused subject: 128 bits, URL-safe, far below OIDC's 255-character limit."""
-    return secrets.token_urlsafe(16)
+    return random_id(16)
 
 
 class User(db.Model):  # type: ignore[name-defined]

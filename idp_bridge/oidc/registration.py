@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from idp_bridge import audit
 from idp_bridge.extensions import db
+from idp_bridge.identifiers import random_id
 from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import Client
 from idp_bridge.secretbox import digest
@@ -102,7 +103,7 @@ def create_client(
         raise ValidationError("id_token_alg", f"must be one of {', '.join(ALGS)}")
     _check_resource_server(public, resource_server)
     client = Client(
-        client_id=secrets.token_urlsafe(16),
+        client_id=random_id(16),
         name=_name(name),
         redirect_uris=list(dict.fromkeys(uris)),
         post_logout_redirect_uris=list(dict.fromkeys(logout_uris)),
