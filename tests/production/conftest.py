@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import requests
@@ -58,20 +58,29 @@ def simulator() -> Iterator[LiveServer]:
     server.stop()
 
 
-@contextmanager
-def running_serve(env: dict[str, str], port: int, *args: str) -> Iterator[Served]:
-    """`idp-bridge serve ARGS…` on ``port`` until ready (30 s at most); terminated gracefully afterwards."""
-    process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = Served(env, port, process)
-    deadline = time.time() + 30
+def wait_ready(url: str, seconds: float = 30) -> bool:
+    """Poll ``/readyz`` until it answers 200 (True) or ``seconds`` pass (False)."""
+    deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                break
+            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return True
         except requests.RequestException:
-            time.sleep(0.2)
-    else:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+@contextmanager
+def running_serve(env: dict[str, str], port: int, *args: str, output: tuple[IO[bytes], IO[bytes]] | None = None
+                  ) -> Iterator[Served]:
+    """`idp-bridge serve ARGS…` on ``port`` until ready (30 s at most); terminated gracefully afterwards.
+    ``output`` receives its stdout and stderr (discarded otherwise)."""
+    out, err = output or (subprocess.DEVNULL, subprocess.DEVNULL)
+    process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", *args], env=env, stdout=out,
+                               stderr=err)
+    server = Served(env, port, process)
+    if not wait_ready(server.url):
         process.kill()
         pytest.fail("idp-bridge serve did not become ready")
     try:
@@ -85,7 +94,8 @@ def running_serve(env: dict[str, str], port: int, *args: str) -> Iterator[Served
             raise
 
 
-def migrated_env(database_url: str, tmp_path: Path, api_base: str, **extra: str) -> tuple[dict[str, str], int]:
+def migrated_env(database_url: str, tmp_path: Path, api_base: str = "http://127.0.0.1:9", **extra: str
+                 ) -> tuple[dict[str, str], int]:
     """The environment of a serve on a free port, with the database upgraded to the latest migration."""
     port = _free_port()
     env = {**_env(database_url, tmp_path, port, api_base), **{f"IDP_BRIDGE_{k.upper()}": v for k, v in extra.items()}}

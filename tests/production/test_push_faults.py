@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,17 @@ from idp_bridge.simulator.state import openid_for
 from idp_bridge.wechat.models import ProcessedEvent
 from tests.conftest import throwaway_pg_database
 from tests.login.conftest import Browser
-from tests.production.conftest import AES, APP_ID, CLI, TOKEN, Served, _db_app, _env, _free_port, _setup
+from tests.production.conftest import (
+    AES,
+    APP_ID,
+    TOKEN,
+    Served,
+    _db_app,
+    _setup,
+    migrated_env,
+    running_serve,
+    wait_ready,
+)
 from tests.production.test_outages import _workers
 from tests.support.live import LiveServer
 
@@ -35,38 +44,13 @@ pytestmark = pytest.mark.slow
 WECHAT_RETRY_INTERVAL = 5.0  # WeChat waits 5 s for an answer before re-delivering
 
 
-def _ready(url: str, seconds: float = 30) -> bool:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return True
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    return False
-
-
 @pytest.fixture
 def served_pg(tmp_path: Path, simulator: LiveServer) -> Iterator[Served]:
     """``idp-bridge serve --workers 2`` on a PostgreSQL database of its own."""
     with throwaway_pg_database("idp_pushfault") as url:
-        port = _free_port()
-        env = _env(url, tmp_path, port, simulator.url)
-        assert subprocess.run([CLI, "db", "upgrade"], env=env, capture_output=True, timeout=120).returncode == 0
-        process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8"],
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        served = Served(env, port, process)
-        try:
-            assert _ready(served.url), "idp-bridge serve did not become ready"
+        env, port = migrated_env(url, tmp_path, simulator.url)
+        with running_serve(env, port, "--workers", "2", "--threads", "8") as served:
             yield served
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 def _calls(simulator: LiveServer, endpoint: str) -> int:
@@ -112,7 +96,7 @@ def test_workers_killed_mid_push_then_wechat_retry_completes_the_login_once(
         interrupted = db.session.get(LoginSession, browser.login_session)
         assert interrupted is not None and interrupted.state != "succeeded"
         db.session.remove()
-    assert _ready(served_pg.url), "gunicorn did not replace the killed workers"
+    assert wait_ready(served_pg.url), "gunicorn did not replace the killed workers"
 
     answers = []
     for _ in range(3):  # WeChat's re-deliveries: the same query string and body, 5 s apart

@@ -10,9 +10,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +22,7 @@ from flask import Flask
 from idp_bridge import create_app
 from idp_bridge.logging_setup import JsonFormatter, TextFormatter
 from tests.conftest import TEST_SECRET_KEY
+from tests.production.conftest import migrated_env, running_serve
 
 FORGED = "2026-01-01 00:00:00,000 ERROR idp_bridge.admin [-] FORGED admin signed in"
 HOSTILE = f"x\r\n{FORGED}\n\x1b[2J\x00\x85next\u2028{FORGED}\u2029end"
@@ -99,40 +97,17 @@ def test_json_log_format_installs_the_escaping_json_formatter(tmp_path: Path) ->
         create_app({"database_url": "sqlite://", "instance_dir": tmp_path, "secret_key": TEST_SECRET_KEY})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_serve_access_log_has_no_forged_line(empty_database_url: str, tmp_path: Path) -> None:
     """`idp-bridge serve` (gunicorn): the access log's decoded path and the error log are escaped too."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_BRIDGE_")}
-    env.update(IDP_BRIDGE_DATABASE_URL=empty_database_url, IDP_BRIDGE_INSTANCE_DIR=str(tmp_path / "inst"),
-               IDP_BRIDGE_ISSUER=f"http://127.0.0.1:{port}", IDP_BRIDGE_SECRET_KEY=TEST_SECRET_KEY)
-    upgraded = subprocess.run([CLI, "db", "upgrade"], env=env, capture_output=True, timeout=120)
-    assert upgraded.returncode == 0, upgraded.stderr
+    env, port = migrated_env(empty_database_url, tmp_path)
     out_path, err_path = tmp_path / "out.log", tmp_path / "err.log"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env=env,
-                                   stdout=out, stderr=err)
-        try:
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.2)
-            forged = requests.utils.quote(FORGED)
-            for target in (f"/login/x%0d%0a{forged}", f"/x%0a{forged}", f"/oauth/authorize%e2%80%a8{forged}"):
-                assert requests.get(f"http://127.0.0.1:{port}{target}", timeout=10).status_code in (400, 404)
-            time.sleep(0.5)
-        finally:
-            process.terminate()
-            process.wait(30)
+    with out_path.open("wb") as out, err_path.open("wb") as err, \
+            running_serve(env, port, "--workers", "1", output=(out, err)) as served:
+        forged = requests.utils.quote(FORGED)
+        for target in (f"/login/x%0d%0a{forged}", f"/x%0a{forged}", f"/oauth/authorize%e2%80%a8{forged}"):
+            assert requests.get(f"{served.url}{target}", timeout=10).status_code in (400, 404)
+        time.sleep(0.5)
     logged = out_path.read_text("utf-8", "replace") + err_path.read_text("utf-8", "replace")
     assert logged.count("FORGED") == 3, logged
     assert not any(line.startswith(("2026-01-01", "FORGED")) for line in _lines(logged)), logged
