@@ -119,3 +119,22 @@ def client_params(response: requests.Response) -> dict[str, str]:
 def scan(base: str, ticket: str, user: str = "Alice", action: str = "follow") -> dict[str, Any]:
     return dict(requests.post(f"{base}/_simulator/api/scan", json={"ticket": ticket, "user": user, "action": action},
                               timeout=10).json())
+
+
+def binding_login(app: Flask, live_url: str, make_connection: Any, cli_run: Any, name: str,
+                  **connection: Any) -> tuple[Browser, str, dict[str, Any]]:
+    """A binding connection (``association=binding`` plus ``connection`` options), an application using it,
+    a pre-created user ``name`` with a one-time binding code, and a browser on the login page.
+    Returns the browser, the code and the user as the CLI shows it."""
+    import json
+
+    from idp_bridge.oidc.registration import create_client
+
+    make_connection("partners", association="binding", scene_prefix="par_", **connection)
+    with app.app_context():
+        client_id = create_client("Partners", [REDIRECT], connections=["partners"])[0].client_id
+    user = json.loads(cli_run("user", "create", "--name", name, "--json").output)
+    code = json.loads(cli_run("user", "invite", user["sub"], "--json").output)["binding_code"]
+    browser = Browser(live_url)
+    browser.start(client_id)
+    return browser, code, user

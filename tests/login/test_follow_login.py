@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.extensions import db
 from idp_bridge.simulator.state import openid_for, unionid_for
-from tests.login.conftest import APP_ID, REDIRECT, Browser, client_params, scan
+from tests.login.conftest import APP_ID, REDIRECT, Browser, binding_login, client_params, scan
 
 
 def _tokens(base: str, rp: tuple[str, str], code: str, verifier: str) -> dict[str, Any]:
@@ -137,15 +137,7 @@ def test_blocked_user_is_refused(app: Flask, live_url: str, rp: tuple[str, str])
 def test_binding_code_flow_with_limited_attempts(app: Flask, live_url: str, make_connection: Any, cli_run: Any) -> None:
     import json
 
-    from idp_bridge.oidc.registration import create_client
-
-    make_connection("partners", association="binding", scene_prefix="par_")
-    with app.app_context():
-        client_id = create_client("Partners", [REDIRECT], connections=["partners"])[0].client_id
-    user = json.loads(cli_run("user", "create", "--name", "Grace", "--json").output)
-    code = json.loads(cli_run("user", "invite", user["sub"], "--json").output)["binding_code"]
-    browser = Browser(live_url)
-    browser.start(client_id)
+    browser, code, user = binding_login(app, live_url, make_connection, cli_run, "Grace")
     listener = browser.listen()
     scan(live_url, browser.ticket, "Grace", "follow")
     listener.join(10)

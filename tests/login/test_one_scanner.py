@@ -6,7 +6,6 @@ screen) changes nothing — neither the account a binding code links nor the log
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,7 +17,7 @@ from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
 from idp_bridge.oidc.registration import create_client
 from idp_bridge.simulator.state import openid_for
-from tests.login.conftest import APP_ID, REDIRECT, Browser, client_params, scan
+from tests.login.conftest import APP_ID, REDIRECT, Browser, binding_login, client_params, scan
 
 
 def _csrf(page_text: str) -> str:
@@ -33,20 +32,9 @@ def _row(app: Flask, login_session: str) -> LoginSession:
         return row
 
 
-def _binding_login(app: Flask, live_url: str, make_connection: Any, cli_run: Any) -> tuple[Browser, str]:
-    make_connection("partners", association="binding", scene_prefix="par_")
-    with app.app_context():
-        client_id = create_client("Partners", [REDIRECT], connections=["partners"])[0].client_id
-    user = json.loads(cli_run("user", "create", "--name", "Victim", "--json").output)
-    code = json.loads(cli_run("user", "invite", user["sub"], "--json").output)["binding_code"]
-    browser = Browser(live_url)
-    browser.start(client_id)
-    return browser, code
-
-
 def test_second_scanner_cannot_take_over_a_binding(app: Flask, live_url: str, make_connection: Any,
                                                    cli_run: Any) -> None:
-    victim, code = _binding_login(app, live_url, make_connection, cli_run)
+    victim, code, _user = binding_login(app, live_url, make_connection, cli_run, "Victim")
     listener = victim.listen()
     scan(live_url, victim.ticket, "Victim", "follow")
     listener.join(10)
@@ -94,13 +82,7 @@ def test_second_scanner_cannot_confirm_or_replace_a_confirm_in_wechat_login(
 
 
 def test_binding_respects_confirm_in_wechat(app: Flask, live_url: str, make_connection: Any, cli_run: Any) -> None:
-    make_connection("strict", association="binding", confirm_in_wechat=True, scene_prefix="st_")
-    with app.app_context():
-        client_id = create_client("Strict", [REDIRECT], connections=["strict"])[0].client_id
-    user = json.loads(cli_run("user", "create", "--name", "Quinn", "--json").output)
-    code = json.loads(cli_run("user", "invite", user["sub"], "--json").output)["binding_code"]
-    browser = Browser(live_url)
-    browser.start(client_id)
+    browser, code, _user = binding_login(app, live_url, make_connection, cli_run, "Quinn", confirm_in_wechat=True)
     listener = browser.listen()
     scan(live_url, browser.ticket, "Quinn", "follow")
     listener.join(10)
@@ -121,7 +103,7 @@ def test_binding_respects_confirm_in_wechat(app: Flask, live_url: str, make_conn
 
 def test_concurrent_wrong_binding_codes_evaluate_at_most_five(app: Flask, live_url: str, make_connection: Any,
                                                               cli_run: Any) -> None:
-    browser, _code = _binding_login(app, live_url, make_connection, cli_run)
+    browser, _code, _user = binding_login(app, live_url, make_connection, cli_run, "Racer")
     listener = browser.listen()
     scan(live_url, browser.ticket, "Racer", "follow")
     listener.join(10)
