@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from idp_bridge.extensions import db
+from tests.support.rows import row_counts
 
 NUL = "a\x00b"
 COMMANDS = [
@@ -23,11 +23,7 @@ COMMANDS = [
 
 
 def _rows(app: Flask) -> dict[str, int]:
-    with app.app_context():
-        counts = {t.name: db.session.execute(db.select(db.func.count()).select_from(t)).scalar_one()
-                  for t in db.metadata.sorted_tables}
-        db.session.remove()
-    return counts
+    return row_counts(app)
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:2]))

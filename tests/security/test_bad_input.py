@@ -22,9 +22,9 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idp_bridge.extensions import db
 from tests.support.hostile import Attack, battery
 from tests.support.rawhttp import RawClient
+from tests.support.rows import row_counts
 from tests.support.world import REDIRECT, World, build_world
 
 CASES: list[int] = []
@@ -54,11 +54,7 @@ def _routes(app: Flask) -> list[tuple[str, str]]:
 
 
 def _row_counts(app: Flask) -> dict[str, int]:
-    with app.app_context():
-        counts = {t.name: db.session.execute(db.select(db.func.count()).select_from(t)).scalar_one()
-                  for t in db.metadata.sorted_tables}
-        db.session.remove()
-    return counts
+    return row_counts(app)
 
 
 def _check(response: requests.Response) -> None:

@@ -17,8 +17,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 from flask import Flask
 
-from idp_bridge.extensions import db
 from tests.support.rawhttp import RawClient, RawResponse
+from tests.support.rows import row_counts
 from tests.support.world import REDIRECT, World, build_world
 
 GATE_DESCRIPTION = "The request contains characters or a length that is not allowed."
@@ -216,10 +216,7 @@ def test_legitimate_requests_pass_the_gate(world: World, client: RawClient) -> N
 
 def test_refusals_write_nothing(app: Flask, world: World, client: RawClient) -> None:
     """A refused request changes no row, not even a rate counter: the gate runs before any view."""
-    with app.app_context():
-        before = {t.name: db.session.execute(db.select(db.func.count()).select_from(t)).scalar_one()
-                  for t in db.metadata.sorted_tables}
-        db.session.remove()
+    before = row_counts(app)
     for _ in range(3):
         _refused(client.request("GET", "/oauth/authorize?" + urlencode({**world.authorize_params(), "nonce": "a\x00"})),
                  json_body=True)
@@ -228,8 +225,4 @@ def test_refusals_write_nothing(app: Flask, world: World, client: RawClient) -> 
                                 b"grant_type=authorization_code&code=%00"), json_body=True)
         _refused(client.request("GET", f"/login/{world.pending_id}?connection=a%0d%0a",
                                 [("Cookie", world.browser_cookies)]), json_body=False)
-    with app.app_context():
-        after = {t.name: db.session.execute(db.select(db.func.count()).select_from(t)).scalar_one()
-                 for t in db.metadata.sorted_tables}
-        db.session.remove()
-    assert after == before
+    assert row_counts(app) == before

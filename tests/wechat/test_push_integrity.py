@@ -45,18 +45,25 @@ def _state(app: Flask, recorder: Recorder) -> tuple[list[tuple[str, str]], int]:
         db.session.remove()
     return [(e.openid, e.scene) for e in recorder.events], rows
 
+def _genuine_then_forged(live_url: str, app: Flask, recorder: Recorder, conn: dict[str, Any],
+                         keep: tuple[str, ...] | None) -> tuple[list[tuple[str, str]], int]:
+    """Deliver a genuine push, then the forged body under its query (only the ``keep`` parameters when
+    given); asserts the forgery is refused with 403 and returns the state before it."""
+    genuine = _genuine(conn)
+    assert requests.post(_url(live_url), params=genuine.params, data=genuine.body, timeout=10).status_code == 200
+    before = _state(app, recorder)
+    params = genuine.params if keep is None else {k: genuine.params[k] for k in keep}
+    answer = requests.post(_url(live_url), params=params, data=_forged_body(), timeout=10)
+    assert answer.status_code == 403, answer.text
+    return before
+
 
 @pytest.mark.parametrize("mode", ["compatible", "safe"])
 def test_encrypted_modes_refuse_a_replayed_signature_with_a_plaintext_body(
     live_url: str, app: Flask, recorder: Recorder, conn: dict[str, Any], mode: str
 ) -> None:
     """SPEC §15: compatible mode requires ``encrypt_type=aes`` and ``msg_signature``; a downgrade is 403."""
-    genuine = _genuine(conn)
-    assert requests.post(_url(live_url), params=genuine.params, data=genuine.body, timeout=10).status_code == 200
-    before = _state(app, recorder)
-    downgraded = {k: genuine.params[k] for k in ("signature", "timestamp", "nonce", "openid")}
-    answer = requests.post(_url(live_url), params=downgraded, data=_forged_body(), timeout=10)
-    assert answer.status_code == 403, answer.text
+    before = _genuine_then_forged(live_url, app, recorder, conn, ("signature", "timestamp", "nonce", "openid"))
     assert _state(app, recorder) == before
     assert VICTIM not in [event.openid for event in recorder.events]
 
@@ -77,11 +84,7 @@ def test_plaintext_signature_seen_with_another_body_is_refused(
     live_url: str, app: Flask, recorder: Recorder, conn: dict[str, Any], mode: str
 ) -> None:
     """SPEC §15: in plaintext mode a (timestamp, nonce, signature) seen with another body in the window → 403."""
-    genuine = _genuine(conn)
-    assert requests.post(_url(live_url), params=genuine.params, data=genuine.body, timeout=10).status_code == 200
-    before = _state(app, recorder)
-    answer = requests.post(_url(live_url), params=genuine.params, data=_forged_body(), timeout=10)
-    assert answer.status_code == 403, answer.text
+    before = _genuine_then_forged(live_url, app, recorder, conn, None)
     assert _state(app, recorder) == before == ([("oSOMEONE", "login_genuine")], 1)
 
 
