@@ -101,6 +101,13 @@ class Browser:
         thread.start()
         return thread
 
+    def scanned(self, user: str, action: str = "follow") -> dict[str, Any]:
+        """``user`` scans this page's QR code while the page listens; returns what the phone saw."""
+        listener = self.listen()
+        result = scan(self.base, self.ticket, user, action)
+        listener.join(10)
+        return result
+
     def finish(self) -> requests.Response:
         """Follow the completion link from the last event until the client's redirect."""
         nxt = self.events[-1]["next"]
@@ -138,3 +145,15 @@ def binding_login(app: Flask, live_url: str, make_connection: Any, cli_run: Any,
     browser = Browser(live_url)
     browser.start(client_id)
     return browser, code, user
+
+
+def confirm_login(app: Flask, live_url: str, make_connection: Any) -> Browser:
+    """A connection with confirm-in-WeChat, the application "Bank" using it, and a browser on its login page."""
+    from idp_bridge.oidc.registration import create_client
+
+    make_connection("careful", confirm_in_wechat=True, scene_prefix="cf_", reply_text=None)
+    with app.app_context():
+        client_id = create_client("Bank", [REDIRECT], connections=["careful"])[0].client_id
+    browser = Browser(live_url)
+    browser.start(client_id)
+    return browser

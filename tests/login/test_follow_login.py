@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.extensions import db
 from idp_bridge.simulator.state import openid_for, unionid_for
-from tests.login.conftest import APP_ID, REDIRECT, Browser, binding_login, client_params, scan
+from tests.login.conftest import APP_ID, REDIRECT, Browser, binding_login, client_params, confirm_login, scan
 
 
 def _tokens(base: str, rp: tuple[str, str], code: str, verifier: str) -> dict[str, Any]:
@@ -226,13 +226,7 @@ def test_forged_and_replayed_events_never_complete_a_login(app: Flask, live_url:
 
 
 def test_confirm_in_wechat_needs_the_code_from_the_page(app: Flask, live_url: str, make_connection: Any) -> None:
-    from idp_bridge.oidc.registration import create_client
-
-    make_connection("careful", confirm_in_wechat=True, scene_prefix="cf_", reply_text=None)
-    with app.app_context():
-        client_id = create_client("Bank", [REDIRECT], connections=["careful"])[0].client_id
-    browser = Browser(live_url)
-    browser.start(client_id)
+    browser = confirm_login(app, live_url, make_connection)
     listener = browser.listen()
     first = scan(live_url, browser.ticket, "Nina", "follow")
     assert "Bank" in first["reply"] and "4-digit" in first["reply"]  # the chat names the application

@@ -15,9 +15,8 @@ from flask import Flask
 from idp_bridge.accounts.models import Identity
 from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
-from idp_bridge.oidc.registration import create_client
 from idp_bridge.simulator.state import openid_for
-from tests.login.conftest import APP_ID, REDIRECT, Browser, binding_login, client_params, scan
+from tests.login.conftest import APP_ID, binding_login, client_params, confirm_login, scan
 
 
 def _csrf(page_text: str) -> str:
@@ -35,9 +34,7 @@ def _row(app: Flask, login_session: str) -> LoginSession:
 def test_second_scanner_cannot_take_over_a_binding(app: Flask, live_url: str, make_connection: Any,
                                                    cli_run: Any) -> None:
     victim, code, _user = binding_login(app, live_url, make_connection, cli_run, "Victim")
-    listener = victim.listen()
-    scan(live_url, victim.ticket, "Victim", "follow")
-    listener.join(10)
+    victim.scanned("Victim")
     assert victim.events[-1]["state"] == "binding"
     refused = scan(live_url, victim.ticket, "Mallory", "follow")  # same QR, another WeChat user
     assert "already being used" in (refused["reply"] or "")
@@ -53,14 +50,8 @@ def test_second_scanner_cannot_take_over_a_binding(app: Flask, live_url: str, ma
 
 def test_second_scanner_cannot_confirm_or_replace_a_confirm_in_wechat_login(
         app: Flask, live_url: str, make_connection: Any) -> None:
-    make_connection("careful", confirm_in_wechat=True, scene_prefix="cf_", reply_text=None)
-    with app.app_context():
-        client_id = create_client("Bank", [REDIRECT], connections=["careful"])[0].client_id
-    victim = Browser(live_url)
-    victim.start(client_id)
-    listener = victim.listen()
-    scan(live_url, victim.ticket, "Vera", "follow")
-    listener.join(10)
+    victim = confirm_login(app, live_url, make_connection)
+    victim.scanned("Vera")
     assert victim.events[-1]["state"] == "confirm"
     page = victim.open_page()
     code = page.text.split('id="confirm-code"', 1)[1].split(">", 1)[1].split("<", 1)[0]
@@ -83,9 +74,7 @@ def test_second_scanner_cannot_confirm_or_replace_a_confirm_in_wechat_login(
 
 def test_binding_respects_confirm_in_wechat(app: Flask, live_url: str, make_connection: Any, cli_run: Any) -> None:
     browser, code, _user = binding_login(app, live_url, make_connection, cli_run, "Quinn", confirm_in_wechat=True)
-    listener = browser.listen()
-    scan(live_url, browser.ticket, "Quinn", "follow")
-    listener.join(10)
+    browser.scanned("Quinn")
     page = browser.open_page()
     bound = browser.session.post(f"{live_url}/login/{browser.pending_id}/bind", timeout=5, allow_redirects=False,
                                  data={"csrf_token": _csrf(page.text), "ls": browser.login_session, "code": code})
@@ -104,9 +93,7 @@ def test_binding_respects_confirm_in_wechat(app: Flask, live_url: str, make_conn
 def test_concurrent_wrong_binding_codes_evaluate_at_most_five(app: Flask, live_url: str, make_connection: Any,
                                                               cli_run: Any) -> None:
     browser, _code, _user = binding_login(app, live_url, make_connection, cli_run, "Racer")
-    listener = browser.listen()
-    scan(live_url, browser.ticket, "Racer", "follow")
-    listener.join(10)
+    browser.scanned("Racer")
     token = _csrf(browser.open_page().text)
     cookies = browser.session.cookies.get_dict()
 
@@ -127,11 +114,7 @@ def test_concurrent_wrong_binding_codes_evaluate_at_most_five(app: Flask, live_u
 
 def test_confirm_attempts_are_counted_apart_from_binding_attempts(app: Flask, live_url: str,
                                                                   make_connection: Any) -> None:
-    make_connection("careful", confirm_in_wechat=True, scene_prefix="cf_", reply_text=None)
-    with app.app_context():
-        client_id = create_client("Bank", [REDIRECT], connections=["careful"])[0].client_id
-    browser = Browser(live_url)
-    browser.start(client_id)
+    browser = confirm_login(app, live_url, make_connection)
     scan(live_url, browser.ticket, "Wendy", "follow")
     code = browser.open_page().text.split('id="confirm-code"', 1)[1].split(">", 1)[1].split("<", 1)[0]
     wrong = "0000" if code != "0000" else "1111"
