@@ -200,13 +200,27 @@ def events(pending_id: str) -> Response:
     settings = current_settings()
     address = client_address_key(request.remote_addr)
     session_id, app_name = row.id, pending.client.name if pending.client else ""
-    if not SLOTS.acquire(session_id, address, settings.streams_per_ip):
+    slots = SLOTS
+    if not slots.acquire(session_id, address, settings.streams_per_ip):
         raise TooManyStreams(POLL_AFTER_SECONDS)
-    notify.HUB.ensure_listener(settings.database_url, settings.redis_url)
-    t = words(language(pending.ui_locales))
-    seen = parse_int_or(request.headers.get("Last-Event-ID"), -1, maximum=2**31)
-    next_url = _next_url(pending_id, row)
-    db.session.remove()
+    held = [True]
+
+    def release() -> None:
+        """Once, whichever comes first: the stream ends, or the server closes the response (also when the
+        client left before the first byte, when the generator never ran)."""
+        if held[0]:
+            held[0] = False
+            slots.release(session_id, address)
+
+    try:
+        notify.HUB.ensure_listener(settings.database_url, settings.redis_url)
+        t = words(language(pending.ui_locales))
+        seen = parse_int_or(request.headers.get("Last-Event-ID"), -1, maximum=2**31)
+        next_url = _next_url(pending_id, row)
+        db.session.remove()
+    except BaseException:
+        release()
+        raise
 
     def stream() -> Iterator[str]:
         nonlocal seen
@@ -240,9 +254,11 @@ def events(pending_id: str) -> Response:
                     return
                 version = notify.HUB.wait(version, min(SAFETY_NET_SECONDS, max(0.0, deadline - time.monotonic())))
         finally:
-            SLOTS.release(session_id, address)
+            release()
 
-    return Response(stream(), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
+    response = Response(stream(), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
+    response.call_on_close(release)
+    return response
 
 
 @bp.get("/login/<pending_id>/complete")

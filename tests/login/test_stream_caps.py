@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from idp_bridge.login.streams import PER_SESSION, Slots
 from tests.login.conftest import Browser
@@ -88,3 +89,24 @@ def test_a_malformed_last_event_id_starts_the_stream_afresh(live_url: str, rp: t
         if response.status_code == 200:
             first = next(line for line in response.iter_lines(decode_unicode=True) if line.startswith("data: "))
             assert '"state": "waiting"' in first
+
+
+def test_a_stream_closed_before_its_first_byte_gives_its_slot_back(app: Flask, rp: tuple[str, str],
+                                                                 live_url: str) -> None:
+    """A WSGI server closes a response whose body it never iterated (the client left at once): the slot is
+    freed through ``call_on_close`` although the stream's generator never ran."""
+    from werkzeug.test import EnvironBuilder
+
+    from idp_bridge.login import views
+
+    browser = Browser(live_url)
+    browser.start(rp[0])
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.session.cookies)
+    statuses = []
+    for _ in range(5):  # more than the 2 per session: each must have been given back
+        environ = EnvironBuilder(path=f"/login/{browser.pending_id}/events",
+                                 query_string={"ls": browser.login_session}, headers={"Cookie": cookie},
+                                 base_url=live_url).get_environ()
+        body = app.wsgi_app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        body.close()  # type: ignore[attr-defined]
+    assert statuses == ["200 OK"] * 5 and views.SLOTS.open == 0
