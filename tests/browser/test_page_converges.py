@@ -26,6 +26,7 @@ from idp_bridge.wechat.connections import create_connection
 from tests.browser.rp import create_rp_app
 from tests.conftest import TEST_SECRET_KEY, throwaway_pg_database
 from tests.login.conftest import AES, APP_ID
+from tests.production.conftest import migrated_env, running_serve
 from tests.support.live import LiveServer
 from tests.support.tcpproxy import TcpProxy
 
@@ -61,28 +62,26 @@ def _wire(app: Flask, live_url: str, rp_server: LiveServer) -> None:
 
 @pytest.fixture
 def proxied(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The bridge on PostgreSQL reached through a proxy the test can cut, and WeChat (the simulator) apart."""
+    """`idp-bridge serve --workers 2` on PostgreSQL reached through a proxy the test can cut; WeChat (the
+    simulator) and the application on their own loopback servers."""
     with throwaway_pg_database("idp_converge") as url:
         proxy = TcpProxy(("127.0.0.1", 5432))
         proxy.start()
-        bridge, rp_server, wechat = LiveServer(), LiveServer(), LiveServer()
+        rp_server, wechat = LiveServer(), LiveServer()
+        env, port = migrated_env(url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"), tmp_path, wechat.url)
+        bridge_url = f"http://127.0.0.1:{port}"
         wechat.attach(create_simulator_app([SimAccount(
             app_id=APP_ID, app_secret="0123456789abcdef0123456789abcdef", token="Token123", encryption="safe",
-            encoding_aes_key=AES, callback_url=f"{bridge.url}/connections/social/acme/events")]))
+            encoding_aes_key=AES, callback_url=f"{bridge_url}/connections/social/acme/events")]))
         wechat.start()
-        app = create_app({"database_url": url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"),
-                          "instance_dir": tmp_path / "inst", "issuer": bridge.url, "secret_key": TEST_SECRET_KEY,
-                          "wechat_api_base": wechat.url})
-        with app.app_context():
-            db.create_all()
-        bridge.attach(app)
-        bridge.start()
-        _wire(app, bridge.url, rp_server)
+        app = create_app({"database_url": url, "instance_dir": env["IDP_BRIDGE_INSTANCE_DIR"],
+                          "issuer": bridge_url, "secret_key": TEST_SECRET_KEY})  # direct, for setup and reads
+        _wire(app, bridge_url, rp_server)
         try:
-            yield {"app": app, "proxy": proxy, "url": bridge.url, "rp": rp_server.url, "wechat": wechat.url}
+            with running_serve(env, port, "--workers", "2", "--threads", "16"):
+                yield {"app": app, "proxy": proxy, "url": bridge_url, "rp": rp_server.url, "wechat": wechat.url}
         finally:
             wechat.stop()
-            bridge.stop()
             rp_server.stop()
             proxy.cut()
             with app.app_context():
