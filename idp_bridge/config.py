@@ -95,6 +95,9 @@ class Settings:
     streams_per_ip: int = 20
     metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
     audit_retention_days: int = 365
+    wechat_open_base: str = "https://open.weixin.qq.com"
+    admin: bool = True
+    webhook_allow_private: bool = False
 
     def as_flask_config(self) -> dict[str, Any]:
         """Flask settings derived from ours; kept in one place so the factory stays thin."""
@@ -202,6 +205,12 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         values["log_format"] = v
     if (v := raw("simulator")) is not None:
         values["simulator"] = _parse_bool("SIMULATOR", v)
+    if (v := raw("wechat_open_base")) is not None:
+        values["wechat_open_base"] = _check_url("WECHAT_OPEN_BASE", v, {"http", "https"}).rstrip("/")
+    if (v := raw("admin")) is not None:
+        values["admin"] = _parse_bool("ADMIN", v)
+    if (v := raw("webhook_allow_private")) is not None:
+        values["webhook_allow_private"] = _parse_bool("WEBHOOK_ALLOW_PRIVATE", v)
     if (v := raw("metrics_allow")) is not None:
         values["metrics_allow"] = _parse_networks("METRICS_ALLOW", v)
     for name, (low, high) in _INT_LIMITS.items():
@@ -216,6 +225,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     if values.get("simulator") and "wechat_api_base" not in values:
         # the mounted simulator answers the API calls; no real WeChat is ever contacted in that mode
         values["wechat_api_base"] = str(values.get("issuer", Settings.issuer)) + "/_simulator"
+    if values.get("simulator") and "wechat_open_base" not in values:
+        values["wechat_open_base"] = str(values.get("issuer", Settings.issuer)) + "/_simulator"
     instance_dir = Path(values.get("instance_dir") or Path("instance").resolve())
     values["instance_dir"] = instance_dir
     if not values.get("database_url"):
