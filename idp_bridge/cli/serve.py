@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import click
 from flask import Flask
 
 from idp_bridge.config import settings_of
+
+
+def explicit_secret_key_required(environ: Mapping[str, str]) -> str | None:
+    """On PostgreSQL (a shared, long-lived deployment) the secret key must be given explicitly: a key generated
+    into the instance folder is lost with a container's file system, and with it every sealed WeChat secret and
+    signing key. Returns the refusal message, or None."""
+    from idp_bridge.config import normalise_database_url
+
+    url = normalise_database_url(environ.get("IDP_BRIDGE_DATABASE_URL", ""))
+    if url.startswith("postgresql") and not environ.get("IDP_BRIDGE_SECRET_KEY"):
+        return ("IDP_BRIDGE_SECRET_KEY: set it (32+ random characters, kept with your backups) before serving from "
+                "PostgreSQL; a key generated into the instance folder would not survive a container restart")
+    return None
 
 
 def register(cli: click.Group) -> None:
@@ -30,6 +45,10 @@ def register(cli: click.Group) -> None:
         from idp_bridge.config import ConfigError
         from idp_bridge.serving import GunicornApp, NotMigrated, check_migrated, gunicorn_options
 
+        refusal = explicit_secret_key_required(os.environ)
+        if refusal:
+            click.echo(f"Error: {refusal}", err=True)
+            raise SystemExit(2)
         try:
             probe = create_app()
             check_migrated(probe)
