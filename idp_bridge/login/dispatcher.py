@@ -22,7 +22,7 @@ from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import State
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.timeutil import utcnow
-from idp_bridge.wechat.dispatch import LoginEvent
+from idp_bridge.wechat.dispatch import LoginEvent, TextOutcome
 from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
 from idp_bridge.wechat.service import client_for
@@ -40,7 +40,7 @@ IN_USE = ("此二维码已被他人扫描，无法用于您的登录。/ This QR
           "it cannot sign you in.")
 
 
-def _unionid(connection: Connection, openid: str) -> str | None:
+def unionid_of(connection: Connection, openid: str) -> str | None:
     try:
         return client_for(connection).user_info(openid, timeout=USER_INFO_TIMEOUT).unionid
     except WeChatError as exc:
@@ -72,12 +72,12 @@ def handle_login_event(event: LoginEvent) -> str | None:
         audit.record("login.second_scanner", actor="wechat", target=connection.identifier,
                      outcome="refused", login_session=session.id)
         return IN_USE
-    app_name = _app_name(session)
+    app_name = app_name_of(session)
     if session.state == State.CONFIRM:
         return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
     if session.state != State.SCANNED:
         return None  # binding form already shown; a re-scan changes nothing
-    unionid = _unionid(connection, event.openid)
+    unionid = unionid_of(connection, event.openid)
     outcome = resolve(connection, event.openid, unionid)
     reply = decide(session, connection, outcome, unionid, source=State.SCANNED)
     log.info("login event on %s → %s in %.0f ms", connection.identifier, outcome.kind,
@@ -92,7 +92,7 @@ def decide(session: LoginSession, connection: Connection, outcome: Outcome, unio
     Used after a scan (``source`` = scanned) and after a binding code (``source`` = binding), so binding
     also respects the connection's confirm-in-WeChat step."""
     openid = session.openid
-    app_name = _app_name(session)
+    app_name = app_name_of(session)
     if outcome.kind == "success" and connection.confirm_in_wechat:
         won = sessions.transition(session, source, State.CONFIRM, scanner=openid, user_id=outcome.user_id,
                                   unionid=unionid, confirm_code=f"{secrets.randbelow(10000):04d}")
@@ -122,7 +122,7 @@ def _decided(connection: Connection, session: LoginSession, kind: str, outcome: 
                                outcome=kind if kind != "refused" else f"refused_{outcome.reason}")
 
 
-def _app_name(session: LoginSession) -> str:
+def app_name_of(session: LoginSession) -> str:
     pending = db.session.get(PendingAuthorization, session.pending_id)
     client = pending.client if pending is not None else None
     return client.name if client is not None else "idp-bridge"
@@ -136,8 +136,30 @@ def render_reply(template: str, app_name: str) -> str | None:
     return template.replace("{app}", app_name).replace("{time}", now)
 
 
-def handle_text(connection_id: int, openid: str, content: str) -> str | None:
-    """A chat message: the confirmation code of a login waiting in the ``confirm`` state, if any."""
+def handle_text(connection_id: int, openid: str, content: str) -> TextOutcome:
+    """A chat message: the confirmation code of a login in the ``confirm`` state, or a sign-in code (SPEC §13)
+    on a code-login connection; anything else is not consumed (it may be passed on to the operator)."""
+    connection = db.session.get(Connection, connection_id)
+    if connection is None:
+        return TextOutcome(False)
+    if connection.confirm_in_wechat:
+        confirmed = _confirm_text(connection_id, openid, content)
+        if confirmed.consumed or not connection.code_login:
+            return confirmed
+    if connection.code_login:
+        from idp_bridge.login import codes
+
+        return codes.handle(connection, openid, content)
+    return TextOutcome(False)
+
+
+def _confirm_text(connection_id: int, openid: str, content: str) -> TextOutcome:
+    outcome = _confirm_reply(connection_id, openid, content)
+    return TextOutcome(outcome is not None, outcome or None)
+
+
+def _confirm_reply(connection_id: int, openid: str, content: str) -> str | None:
+    """The reply to a confirmation code of a login waiting in the ``confirm`` state; None when not one."""
     code = content.strip()
     if len(code) != 4 or not all("0" <= c <= "9" for c in code):
         return None

@@ -35,6 +35,11 @@ class LoginSession(db.Model):  # type: ignore[name-defined]
     binding_attempts: Mapped[int] = mapped_column(Integer, default=0)
     confirm_attempts: Mapped[int] = mapped_column(Integer, default=0)
     confirm_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # Send-a-code (SPEC §13): only a digest of the one live code; web authorization: the single-use state.
+    login_code_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    login_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    oauth_state_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    oauth_state_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,16 +12,18 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, request
 
 from idp_bridge.wechat import claims, crypto, inbound, messages
 from idp_bridge.wechat.connections import ConnectionSecrets, connection_secrets, get_connection
-from idp_bridge.wechat.dispatch import LoginEvent, login_event_handler, text_handler
+from idp_bridge.wechat.dispatch import LoginEvent, TextOutcome, login_event_handler, text_handler
 from idp_bridge.wechat.models import Connection
 
 bp = Blueprint("wechat_callback", __name__)
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Busy(Exception):
@@ -52,7 +54,7 @@ def _claimed(connection: Connection, message: messages.Message) -> claims.Claim 
     return outcome
 
 
-def _run_claimed(connection: Connection, message: messages.Message, work: Callable[[], str | None]) -> str | None:
+def _run_claimed(connection: Connection, message: messages.Message, work: Callable[[], T]) -> T | None:
     """Run ``work`` under a claim: marked done after it returns, released if it raises (WeChat retries)."""
     outcome = _claimed(connection, message)
     if outcome is None:
@@ -67,13 +69,20 @@ def _run_claimed(connection: Connection, message: messages.Message, work: Callab
 
 
 
+def _dispatch_text(connection: Connection, message: messages.TextMessage) -> TextOutcome | None:
+    """A chat text to the login package, on connections that confirm in WeChat or sign in by code (SPEC §13);
+    ``None`` for a re-delivery already processed. The outcome says whether the login package consumed it."""
+    on_text = text_handler(current_app._get_current_object())  # type: ignore[attr-defined]
+    if on_text is None or not (connection.confirm_in_wechat or connection.code_login) or len(message.content) > 64:
+        return TextOutcome(False)
+    return _run_claimed(connection, message, lambda: on_text(connection.id, message.from_user, message.content))
+
+
 def _dispatch(connection: Connection, message: messages.Message) -> str | None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if isinstance(message, messages.TextMessage):
-        on_text = text_handler(app)  # chat texts matter only on connections that confirm logins in WeChat
-        if on_text is None or not connection.confirm_in_wechat or len(message.content) > 64:
-            return None
-        return _run_claimed(connection, message, lambda: on_text(connection.id, message.from_user, message.content))
+        outcome = _dispatch_text(connection, message)
+        return outcome.reply if outcome is not None else None
     scene = messages.login_scene(message, connection.scene_prefix)
     on_login = login_event_handler(app)
     if scene is None or on_login is None or not isinstance(message, messages.Event):

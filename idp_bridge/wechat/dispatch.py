@@ -38,13 +38,22 @@ def set_login_event_handler(app: Flask, handler: LoginEventHandler) -> None:
     app.extensions[_KEY] = handler
 
 
-TextHandler = Callable[[int, str, str], "str | None"]
+@dataclass(frozen=True)
+class TextOutcome:
+    """What the login package made of a chat text: whether it was a login text (a confirm code or a sign-in
+    code attempt — then it is consumed, not passed on) and the passive reply, if any."""
+
+    consumed: bool
+    reply: str | None = None
+
+
+TextHandler = Callable[[int, str, str], TextOutcome]
 _TEXT_KEY = "idp_bridge.text_handler"
 
 
 def set_text_handler(app: Flask, handler: TextHandler) -> None:
     """Register the function that receives chat texts (connection id, openid, content) on connections that
-    confirm logins in WeChat; it returns the passive reply text or None."""
+    confirm logins in WeChat or sign in by code; it reports whether it consumed the text."""
     app.extensions[_TEXT_KEY] = handler
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp_bridge.dbtypes import UTCDateTime
@@ -31,6 +31,12 @@ class Connection(db.Model):  # type: ignore[name-defined]
     reply_text: Mapped[str] = mapped_column(Text, default="")
     confirm_in_wechat: Mapped[bool] = mapped_column(Boolean, default=False)
     scene_prefix: Mapped[str] = mapped_column(String(16), default="login_")
+    # Reach (SPEC §13): which ways of signing in this account offers besides the parametric QR code.
+    account_type: Mapped[str] = mapped_column(String(16), default="service", server_default="service")
+    code_login: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    account_qr_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    web_auth: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    require_follow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
