@@ -21,6 +21,7 @@ def _load_models() -> None:
     from idp_bridge import audit as _audit  # noqa: F401
     from idp_bridge import ratelimit as _ratelimit  # noqa: F401
     from idp_bridge.accounts import models as _accounts  # noqa: F401
+    from idp_bridge.events import models as _events  # noqa: F401
     from idp_bridge.login import models as _login  # noqa: F401
     from idp_bridge.oidc import keystore as _keystore  # noqa: F401
     from idp_bridge.oidc import models as _oidc  # noqa: F401
@@ -35,13 +36,14 @@ def init_extensions(app: Flask) -> None:
 
 def register_features(app: Flask, settings: Settings) -> None:
     """Each feature package wires its own blueprints and hooks through ``init_app``."""
-    from idp_bridge import apps, login, metrics, oidc, security
+    from idp_bridge import apps, events, login, metrics, oidc, security
     from idp_bridge.wechat import callback
 
     security.init_app(app)
     metrics.init_app(app)
     health.init_app(app)
     oidc.init_app(app)
+    events.init_app(app)
     callback.init_app(app)
     login.init_app(app)
     apps.init_app(app)

@@ -26,3 +26,22 @@ login_delivered = _signals.signal("login-delivered")
 #: An administrator blocked a user. kwargs: ``user_id``. The provider revokes the user's live SSO sessions and
 #: tokens (a blocked user keeps no session anywhere) without the accounts package importing the provider.
 user_blocked = _signals.signal("user-blocked")
+
+#: A user row was created (first login or pre-provisioning). kwargs: ``user_id``, ``connection_id`` (or None).
+#: Sent before the creating transaction commits: observers add rows to the same transaction (events outbox).
+user_created = _signals.signal("user-created")
+
+#: A WeChat identity was linked to an existing user (unionid association or binding code). kwargs:
+#: ``user_id``, ``connection_id``, ``via`` ("unionid" | "binding"). Sent before the commit.
+identity_linked = _signals.signal("identity-linked")
+
+#: An administrator is deleting a user. kwargs: ``user_id``. Sent before the row goes, in its transaction.
+user_deleting = _signals.signal("user-deleting")
+
+#: SSO sessions ended (RP-initiated logout, sign-out everywhere). kwargs: ``user_id``, ``sids``. Sent before
+#: the commit.
+sso_ended = _signals.signal("sso-ended")
+
+#: WeChat pushed a follow or unfollow (any scene, once per push, under its claim). kwargs: ``connection_id``,
+#: ``openid``, ``kind`` ("subscribe" | "unsubscribe"), ``scene`` (a login scene, or None).
+follow_changed = _signals.signal("follow-changed")

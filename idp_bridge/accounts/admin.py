@@ -73,6 +73,7 @@ def create_user(name: str | None = None, openid: str | None = None, connection: 
     db.session.flush()
     if row is not None and openid is not None:
         db.session.add(Identity(user_id=user.id, connection_id=row.id, openid=openid, unionid=unionid))
+    signals.user_created.send(None, user_id=user.id, connection_id=row.id if row is not None else None)
     db.session.commit()
     return user
 
@@ -87,6 +88,7 @@ def set_blocked(user: User, blocked: bool) -> None:
 
 def delete_user(user: User) -> None:
     sub = user.sub
+    signals.user_deleting.send(None, user_id=user.id)  # observers write in this transaction (SPEC §14)
     db.session.delete(user)
     db.session.commit()
     audit.record("user.delete", actor="admin", target=sub)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from idp_bridge import signals
 from idp_bridge.accounts.models import BindingCode, Identity, User
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import digest
@@ -47,6 +48,7 @@ def resolve(connection: Connection, openid: str, unionid: str | None) -> Outcome
         if sibling is not None:
             db.session.add(Identity(user_id=sibling.user_id, connection_id=connection.id, openid=openid,
                                     unionid=unionid, last_login_at=utcnow()))
+            signals.identity_linked.send(None, user_id=sibling.user_id, connection_id=connection.id, via="unionid")
             db.session.commit()
             return _decide(sibling.user)
     if connection.association == "binding":
@@ -58,6 +60,7 @@ def resolve(connection: Connection, openid: str, unionid: str | None) -> Outcome
     db.session.flush()
     db.session.add(Identity(user_id=user.id, connection_id=connection.id, openid=openid, unionid=unionid,
                             last_login_at=utcnow()))
+    signals.user_created.send(None, user_id=user.id, connection_id=connection.id)
     db.session.commit()
     return Outcome("success", user.id)
 
@@ -81,6 +84,7 @@ def bind(connection: Connection, openid: str, unionid: str | None, code: str) ->
     if existing is None:
         db.session.add(Identity(user_id=row.user_id, connection_id=connection.id, openid=openid, unionid=unionid,
                                 last_login_at=now))
+        signals.identity_linked.send(None, user_id=row.user_id, connection_id=connection.id, via="binding")
     db.session.commit()
     user = db.session.get(User, row.user_id)
     return _decide(user) if user is not None else None

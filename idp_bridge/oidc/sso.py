@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import g
 from werkzeug.wrappers import Response
 
+from idp_bridge import signals
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc.cookies import clear_cookie, read_cookie, set_cookie
@@ -55,12 +56,17 @@ def end_current_session(sid_hint: str | None = None) -> None:
     """Log this browser out (and the session named by an ID token's ``sid``); the view clears the cookie."""
     now = utcnow()
     current = current_session()
+    ended = []
     if current is not None:
         current.revoked_at = now
+        ended.append(current)
     if sid_hint and isinstance(sid_hint, str):
         other = db.session.scalar(db.select(SsoSession).where(SsoSession.sid == sid_hint))
         if other is not None and other.revoked_at is None:
             other.revoked_at = now
+            ended.append(other)
+    for row in ended:  # back-channel logout to the clients of each session (SPEC §14), in this transaction
+        signals.sso_ended.send(None, user_id=row.user_id, sids=[row.sid])
     db.session.commit()
     g.idpb_clear_sso = True
 

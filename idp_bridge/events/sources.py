@@ -1,0 +1,79 @@
+"""Event producers (SPEC §14): signal receivers that add outbox rows to the transaction of the change they
+report, plus the back-channel logouts a change implies (OIDC Back-Channel Logout 1.0 §2.7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp_bridge import signals
+from idp_bridge.accounts.models import Identity, User
+from idp_bridge.events.outbox import emit, emit_backchannel
+from idp_bridge.extensions import db
+from idp_bridge.oidc.models import Token
+from idp_bridge.timeutil import utcnow
+from idp_bridge.wechat.models import Connection
+
+
+def _identifier(connection_id: int | None) -> str | None:
+    row = db.session.get(Connection, connection_id) if connection_id is not None else None
+    return row.identifier if row is not None else None
+
+
+def _sub(user_id: int) -> str | None:
+    user = db.session.get(User, user_id)
+    return user.sub if user is not None else None
+
+
+def logout_everywhere(user_id: int, sids: list[str] | None = None, connection_id: int | None = None) -> int:
+    """Queue a logout token for every (client, session) of ``user_id`` whose tokens may still be live —
+    all of them, or only sessions ``sids``, or only tokens obtained through ``connection_id``. Returns how many."""
+    sub = _sub(user_id)
+    if sub is None:
+        return 0
+    now = utcnow()
+    query = (db.select(Token.client_id, Token.sid).distinct()
+             .where(Token.user_id == user_id,
+                    (Token.access_expires_at > now) | (Token.refresh_expires_at > now)))
+    if sids is not None:
+        query = query.where(Token.sid.in_(sids))
+    if connection_id is not None:
+        query = query.where(Token.connection_id == connection_id)
+    queued = 0
+    for client_id, sid in db.session.execute(query.order_by(Token.client_id, Token.sid)):
+        queued += emit_backchannel(client_id, sub, sid) is not None
+    return queued
+
+
+def _user_created(_sender: object, *, user_id: int, connection_id: int | None = None, **_: Any) -> None:
+    emit("user.created", {"user": _sub(user_id), "connection": _identifier(connection_id)},
+         connection_id=connection_id)
+
+
+def _identity_linked(_sender: object, *, user_id: int, connection_id: int, via: str, **_: Any) -> None:
+    emit("identity.linked", {"user": _sub(user_id), "connection": _identifier(connection_id), "via": via},
+         connection_id=connection_id)
+
+
+def _blocked(_sender: object, *, user_id: int, **_: Any) -> None:
+    emit("user.blocked", {"user": _sub(user_id)})
+    logout_everywhere(user_id)
+
+
+def _deleting(_sender: object, *, user_id: int, **_: Any) -> None:
+    connections = sorted({i.connection_id for i in db.session.scalars(db.select(Identity)
+                                                                      .where(Identity.user_id == user_id))})
+    logout_everywhere(user_id)
+    emit("user.deleted", {"user": _sub(user_id), "connections": [_identifier(c) for c in connections]})
+
+
+def _sso_ended(_sender: object, *, user_id: int, sids: list[str], **_: Any) -> None:
+    logout_everywhere(user_id, sids=list(sids))
+
+
+def connect() -> None:
+    """Wire the receivers (weakly referenced by blinker, hence module-level functions)."""
+    signals.user_created.connect(_user_created)
+    signals.identity_linked.connect(_identity_linked)
+    signals.user_blocked.connect(_blocked)
+    signals.user_deleting.connect(_deleting)
+    signals.sso_ended.connect(_sso_ended)
