@@ -144,3 +144,51 @@ def rss_of_workers(master_pid: int) -> list[float]:
         if fields.get("PPid", "").strip() == str(master_pid):
             sizes.append(int(fields.get("VmRSS", "0 kB").split()[0]) / 1024)
     return sizes
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds consumed so far by ``pids`` (Linux /proc/<pid>/stat, clock ticks)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
+
+
+def children_of(master_pid: int) -> list[int]:
+    """The direct children of ``master_pid`` (gunicorn's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{master_pid}\n" in status:
+                found.append(int(entry.name))
+    return found
+
+
+def database_cpu_seconds() -> float:
+    """CPU seconds used so far by the PostgreSQL server: its live processes plus, through the postmaster's
+    ``cutime``/``cstime``, the backends that have already exited (a difference of two calls is the CPU used
+    in between, also when connections come and go)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() not in ("postgres", "postmaster"):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if fields[1] == "1" or (entry / "cmdline").read_bytes().startswith(b"/usr/lib/postgresql"):
+            total += int(fields[13]) + int(fields[14])  # reaped children (the postmaster's cutime, cstime)
+    return total / ticks
