@@ -43,19 +43,34 @@ def _ensure_demo_data(app: Flask) -> str:
     return client.client_id
 
 
+def demo_overrides(host: str, port: int) -> dict[str, object]:
+    overrides: dict[str, object] = {"simulator": True}
+    if not os.environ.get("IDP_BRIDGE_ISSUER"):
+        overrides["issuer"] = f"http://{host}:{port}"
+    return overrides
+
+
 def build_demo_app(host: str, port: int) -> tuple[Flask, str]:
     import flask_migrate
 
     from idp_bridge.app import create_app
+    from idp_bridge.extensions import db
 
-    overrides: dict[str, object] = {"simulator": True}
-    if not os.environ.get("IDP_BRIDGE_ISSUER"):
-        overrides["issuer"] = f"http://{host}:{port}"
-    app = create_app(overrides)
+    app = create_app(demo_overrides(host, port))
     with app.app_context():
         flask_migrate.upgrade()
         client_id = _ensure_demo_data(app)
+        db.engine.dispose()  # the server's worker opens its own connections after the fork
     return app, client_id
+
+
+def serve_demo(host: str, port: int) -> None:
+    """The same gunicorn path as ``serve`` (one gthread worker), not a development server."""
+    from idp_bridge.app import create_app
+    from idp_bridge.serving import GunicornApp, gunicorn_options
+
+    overrides = demo_overrides(host, port)
+    GunicornApp(lambda: create_app(overrides), gunicorn_options(f"{host}:{port}", 1, 32)).run()
 
 
 def register(cli: click.Group) -> None:
@@ -66,8 +81,6 @@ def register(cli: click.Group) -> None:
     @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
     def demo(host: str, port: int) -> None:
         """Run a self-contained demo: SQLite, WeChat simulator, a demo connection and application."""
-        from werkzeug.serving import run_simple
-
         app, client_id = build_demo_app(host, port)
         issuer = settings_of(app).issuer
         click.echo("")
@@ -76,4 +89,4 @@ def register(cli: click.Group) -> None:
         click.echo(f"  Discovery:   {issuer}/.well-known/openid-configuration")
         click.echo("  On the login page, open the simulated phone (link under the QR code) and press Follow.")
         click.echo("  The WeChat simulator is ON: this is a demo, never a production set-up.\n")
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        serve_demo(host, port)
