@@ -28,6 +28,8 @@ class RateCounter(db.Model):  # type: ignore[name-defined]
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+GUESS_PREFIX = "codeguess:"
+GUESS_WINDOW_SECONDS = 600
 IPV6_CLIENT_PREFIX = 64
 BEIJING_OFFSET_SECONDS = 8 * 3600
 
@@ -45,8 +47,11 @@ def stale_counters(now: int) -> ColumnElement[bool]:
     key made to look like a day counter would otherwise never be purged.
     """
     day_key = RateCounter.key.like("conn:%:day")
+    # Sign-in code guesses count per 10 minutes (SPEC §13); only ``login.codes`` writes this prefix.
+    guess_key = RateCounter.key.like(f"{GUESS_PREFIX}%")
     return or_(and_(day_key, RateCounter.window < quota_day(now) - 1),
-               and_(~day_key, RateCounter.window < now // 60 - 1))
+               and_(guess_key, RateCounter.window < now // GUESS_WINDOW_SECONDS - 1),
+               and_(~day_key, ~guess_key, RateCounter.window < now // 60 - 1))
 
 
 def client_address_key(address: str | None) -> str:

@@ -10,7 +10,7 @@ from flask import current_app
 from idp_bridge.cli.common import invalid_input, issuer, loader
 from idp_bridge.cli.output import CliInvalid, emit, json_errors, json_option
 from idp_bridge.cli.secret_input import file_options, resolve
-from idp_bridge.wechat import connections
+from idp_bridge.wechat import connections, reach
 
 
 def _secret_key() -> str:
@@ -34,10 +34,37 @@ def _common_options(func: Any) -> Any:
             click.option("--reply-text", help="Passive reply after the scan; {app} and {time} are filled in; "
                                               "empty for none. Default names the application and time."),
             click.option("--scene-prefix", help="Prefix of this connection's QR scenes (mode 2 routing)."),
+            click.option("--account-type", type=click.Choice(reach.ACCOUNT_TYPES),
+                         help="service (default) or subscription: a subscription account signs in by code only "
+                              "and never creates parametric QR codes."),
+            click.option("--account-qr-url", help="https URL of the account's ordinary QR image, shown beside the "
+                                                  "sign-in code; empty to remove."),
         ]
     ):
         func = option(func)
     return file_options(*SECRET_FIELDS)(func)
+
+
+def _reach_options(func: Any) -> Any:
+    """On/off switches of SPEC §13 (create and update share them; unset = unchanged)."""
+    for option in reversed([
+        click.option("--code-login/--no-code-login", default=None,
+                     help="Offer send-a-code: the page shows a code the person sends to the account."),
+        click.option("--web-auth/--no-web-auth", default=None,
+                     help="Inside WeChat's browser, sign in by web authorization (snsapi_base) without a QR."),
+        click.option("--require-follow/--no-require-follow", default=None,
+                     help="With --web-auth: a person who does not follow the account is shown the QR to follow."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _reach_changes(options: dict[str, Any]) -> dict[str, Any]:
+    return {name: options.pop(name, None) for name in reach.FIELDS}
+
+
+def _described(connection: Any) -> dict[str, Any]:
+    return {**connections.describe(issuer(), connection), **reach.describe(connection)}
 
 
 def register(cli: click.Group) -> None:
@@ -53,6 +80,7 @@ def register(cli: click.Group) -> None:
     @click.option("--login-only", is_flag=True, help="Refuse WeChat users who are not pre-provisioned.")
     @click.option("--confirm-in-wechat", is_flag=True,
                   help="After the scan, the user replies the code shown on the page in the chat to finish.")
+    @_reach_options
     @json_option
     @json_errors
     def create(identifier: str, login_only: bool, confirm_in_wechat: bool, as_json: bool, **options: Any) -> None:
@@ -61,10 +89,12 @@ def register(cli: click.Group) -> None:
         Secrets can stay off the command line: --app-secret - reads standard input, --app-secret-file PATH a
         file (the same for --token and --encoding-aes-key)."""
         resolve(options, SECRET_FIELDS)
+        reach_changes = _reach_changes(options)
         for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
             if options.get(required) is None:
                 raise CliInvalid(required, "is required")
         with invalid_input():
+            reach.validate(reach_changes)
             connection = connections.create_connection(
                 _secret_key(),
                 identifier=identifier,
@@ -80,7 +110,8 @@ def register(cli: click.Group) -> None:
                 scene_prefix=options["scene_prefix"],
                 confirm_in_wechat=confirm_in_wechat,
             )
-        described = connections.describe(issuer(), connection)
+            reach.apply(connection, reach_changes)
+        described = _described(connection)
         emit(described, as_json, None if as_json else
              f"Created connection '{identifier}'.\nPaste this server URL into the WeChat console "
              f"(Settings → Basic configuration):\n  {described['callback_url']}")
@@ -105,7 +136,7 @@ def register(cli: click.Group) -> None:
     @json_errors
     def show(identifier: str, as_json: bool) -> None:
         """Show one connection (secrets are never shown)."""
-        emit(connections.describe(issuer(), _load(identifier)), as_json)
+        emit(_described(_load(identifier)), as_json)
 
     @connection_group.command("update")
     @click.argument("identifier")
@@ -113,6 +144,7 @@ def register(cli: click.Group) -> None:
     @click.option("--login-only/--no-login-only", default=None)
     @click.option("--confirm-in-wechat/--no-confirm-in-wechat", default=None)
     @click.option("--drop-previous-aes-key", is_flag=True, help="Finish a key change: forget the previous key.")
+    @_reach_options
     @json_option
     @json_errors
     def update(identifier: str, as_json: bool, **options: Any) -> None:
@@ -120,10 +152,13 @@ def register(cli: click.Group) -> None:
 
         Secrets can come from standard input ('-') or --…-file PATH, as for create."""
         resolve(options, SECRET_FIELDS)
+        reach_changes = _reach_changes(options)
         connection = _load(identifier)
         with invalid_input():
+            reach.validate({**reach.describe(connection), **{k: v for k, v in reach_changes.items() if v is not None}})
             connections.update_connection(_secret_key(), connection, **options)
-        emit(connections.describe(issuer(), connection), as_json)
+            reach.apply(connection, reach_changes)
+        emit(_described(connection), as_json)
 
     @connection_group.command("delete")
     @click.argument("identifier")

@@ -35,8 +35,8 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 32 symbols, 5
 LENGTH = 8
 CODE_SECONDS = 5 * 60
 GUESSES_PER_WINDOW = 5
-GUESS_WINDOW_SECONDS = 10 * 60
-GUESS_KEY_PREFIX = "codeguess:"
+GUESS_WINDOW_SECONDS = ratelimit.GUESS_WINDOW_SECONDS  # 10 minutes
+GUESS_KEY_PREFIX = ratelimit.GUESS_PREFIX
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _IGNORED = str.maketrans("", "", " -_\t\u3000\uff0d")  # spaces, dashes (ASCII and full-width)
 SIGNED_IN = "已登录「{app}」。/ You are signed in to {app}."
@@ -134,6 +134,8 @@ def handle(connection: Connection, openid: str, content: str) -> TextOutcome:
     unionid = unionid_of(connection, openid)
     outcome = resolve(connection, openid, unionid)
     reply = decide(session, connection, outcome, unionid, source=State.SCANNED)
-    if outcome.kind == "success" and reply is None and session.state == State.SUCCEEDED:
+    # Always name the application, so the sender sees what they signed in to (the browser may already have
+    # consumed the success: completed).
+    if session.state in (State.SUCCEEDED, State.COMPLETED):
         reply = SIGNED_IN.format(app=app_name_of(session))
     return TextOutcome(True, reply)

@@ -32,6 +32,15 @@ TEXT: dict[str, dict[str, str]] = {
         "wechat_error": "The QR code could not be created: {detail}",
         "no_connection": "No WeChat account is configured for this application.",
         "expires": "Expires at {time}",
+        "album": "On a phone? Save or screenshot this QR code, then in WeChat tap + → Scan → Album and pick it.",
+        "code_title": "Or sign in with a code",
+        "code_only_title": "Sign in with a code",
+        "code_send": "Send this code to {account} in WeChat (search the account, follow it, and send the code as a "
+                     "message). It is valid for 5 minutes.",
+        "code_private": "Like a QR code, this code signs in whoever sends it: do not show it to anyone.",
+        "code_account_qr": "Scan to open {account}",
+        "waiting_code": "Waiting for the code in WeChat…",
+        "code_new": "Get a new code",
     },
     "zh": {
         "kicker": "微信扫码登录",
@@ -60,6 +69,14 @@ TEXT: dict[str, dict[str, str]] = {
         "wechat_error": "无法生成二维码：{detail}",
         "no_connection": "该应用尚未配置微信公众号。",
         "expires": "{time} 过期",
+        "album": "在手机上？请保存或截屏此二维码，然后在微信中点 + → 扫一扫 → 相册，选择该图片。",
+        "code_title": "或使用登录码登录",
+        "code_only_title": "使用登录码登录",
+        "code_send": "请在微信中向「{account}」发送此登录码（搜索并关注该公众号后，以消息发送）。5 分钟内有效。",
+        "code_private": "与二维码一样，谁发送此登录码谁就会登录：请勿向他人展示。",
+        "code_account_qr": "扫码打开「{account}」",
+        "waiting_code": "等待在微信中发送登录码…",
+        "code_new": "获取新的登录码",
     },
 }
 

@@ -22,6 +22,7 @@ from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import LIVE, State, check_move
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.models import Connection
+from idp_bridge.wechat.reach import qr_capable
 from idp_bridge.wechat.service import client_for
 
 log = logging.getLogger(__name__)
@@ -44,19 +45,26 @@ def by_scene(connection_id: int, scene: str) -> LoginSession | None:
 
 
 def create(pending_id: str, connection: Connection) -> LoginSession:
-    """Ask WeChat for a temporary QR code (may raise ``WeChatError``) and store the session."""
+    """Ask WeChat for a temporary QR code (may raise ``WeChatError``) and store the session.
+
+    A subscription account cannot create parametric QR codes (SPEC §13): its sessions have no QR (empty
+    ticket and URL) and are completed by a sign-in code only."""
     settings = current_settings()
     scene = new_scene(connection)
-    qr = client_for(connection).create_qrcode(scene, settings.qr_expire_seconds)
+    ticket, url, lifetime = "", "", settings.qr_expire_seconds
+    if qr_capable(connection):
+        qr = client_for(connection).create_qrcode(scene, settings.qr_expire_seconds)
+        ticket, url, lifetime = qr.ticket, qr.url, min(qr.expire_seconds, settings.qr_expire_seconds)
     session = LoginSession(id=secrets.token_urlsafe(16), pending_id=pending_id, connection_id=connection.id,
-                           scene=scene, ticket=qr.ticket, qr_url=qr.url, state=State.WAITING.value,
-                           expires_at=utcnow() + timedelta(seconds=min(qr.expire_seconds, settings.qr_expire_seconds)))
+                           scene=scene, ticket=ticket, qr_url=url, state=State.WAITING.value,
+                           expires_at=utcnow() + timedelta(seconds=lifetime))
     db.session.add(session)
     db.session.commit()
-    from idp_bridge.login.limits import DAILY_BUDGET, budget_used
+    if ticket:
+        from idp_bridge.login.limits import DAILY_BUDGET, budget_used
 
-    signals.qr_created.send(None, connection=connection.identifier, used=budget_used(connection.id),
-                            budget=DAILY_BUDGET)
+        signals.qr_created.send(None, connection=connection.identifier, used=budget_used(connection.id),
+                                budget=DAILY_BUDGET)
     return session
 
 

@@ -23,7 +23,7 @@ from idp_bridge import signals
 from idp_bridge.accounts.resolve import MAX_BINDING_ATTEMPTS, bind
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
-from idp_bridge.login import limits, notify, sessions
+from idp_bridge.login import codes, limits, notify, sessions
 from idp_bridge.login.dispatcher import decide
 from idp_bridge.login.errors import PendingGone, TooManyStreams, UnknownLoginSession
 from idp_bridge.login.i18n import language, words
@@ -83,6 +83,8 @@ def _qr_svg(url: str) -> Markup:
 def _message(session: LoginSession | None, t: dict[str, str], app_name: str) -> str:
     if session is None:
         return t["error"]
+    if session.state == State.WAITING and not session.qr_url:  # code-only (subscription account, SPEC §13)
+        return t["waiting_code"]
     if session.state == State.REFUSED:
         return t.get(f"refused_{session.refusal}", t["refused"]).format(app=app_name)
     return t.get(session.state, t["waiting"]).format(app=app_name)
@@ -93,16 +95,23 @@ def _next_url(pending_id: str, session: LoginSession) -> str:
 
 
 def _render(pending: PendingAuthorization, connection: Connection | None, session: LoginSession | None,
-            status: int = 200, error: str | None = None, binding_error: str | None = None) -> Response:
+            status: int = 200, error: str | None = None, binding_error: str | None = None,
+            login_code: str | None = None, notice: str | None = None) -> Response:
     client = pending.client
     app_name = client.name if client else "?"
     lang = language(pending.ui_locales)
     t = words(lang)
     live = session is not None and State(session.state) in LIVE
+    code_seconds = None
+    if login_code and session is not None and session.login_code_expires_at is not None:
+        code_seconds = max(1, int((session.login_code_expires_at - utcnow()).total_seconds()))
     body = render_template(
         "login/page.html", t=t, lang=lang, app_name=app_name, connection=connection, session=session,
         pending=pending, popup=pending.display == "popup", error=error, binding_error=binding_error,
-        qr=_qr_svg(session.qr_url) if session is not None and live else None,
+        qr=_qr_svg(session.qr_url) if session is not None and live and session.qr_url else None,
+        login_code=codes.display(login_code) if login_code else None, code_seconds=code_seconds, notice=notice,
+        account_qr=_qr_svg(connection.account_qr_url) if login_code and connection and connection.account_qr_url
+        else None,
         next_url=_next_url(pending.id, session) if session is not None and session.state == State.SUCCEEDED
         else None,
         message=error or _message(session, t, app_name), simulator=current_settings().simulator,
@@ -153,7 +162,17 @@ def page(pending_id: str) -> Response:
         except WeChatError as exc:
             current_app.logger.error("QR creation failed on %s: %s", connection.identifier, exc)
             return _render(pending, connection, None, 502, error=t["wechat_error"].format(detail=exc.hint))
-    return _render(pending, connection, session)
+    return _render_live(pending, connection, session)
+
+
+def _render_live(pending: PendingAuthorization, connection: Connection, session: LoginSession | None,
+                 notice: str | None = None) -> Response:
+    """The page of a live session; on a code-login connection every view shows a fresh code (SPEC §13: one
+    live code per session; only its digest is stored, so a reload replaces it rather than showing it again)."""
+    login_code = None
+    if session is not None and connection.code_login and session.state == State.WAITING:
+        login_code = codes.issue(session)
+    return _render(pending, connection, session, login_code=login_code, notice=notice)
 
 
 def _own_session(pending_id: str, session_id: str | None) -> LoginSession | None:

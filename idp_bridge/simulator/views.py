@@ -143,9 +143,9 @@ def act(ticket_id: str, user: str, action: str, content: str = "") -> dict[str, 
         return {"status": "unknown_account", "reply": None}
     openid = openid_for(account.app_id, user)
     if action == "text":
-        xml = render_text_message(account.original_id, openid, content[:600], int(time.time()),
-                                  secrets.randbelow(10**18))
-        return _deliver(account, openid, xml, "text")
+        return send_text(account, user, content)
+    if action == "longpress":  # WeChat recognises a long-pressed QR and pushes the same subscribe/SCAN
+        action = "follow"
     with sim.lock:
         sim.people[(account.app_id, openid)] = user
         following = (account.app_id, openid) in sim.follows
@@ -164,6 +164,16 @@ def act(ticket_id: str, user: str, action: str, content: str = "") -> dict[str, 
     xml = render_event_xml(account.original_id, openid, int(time.time()), event, key or None,
                            ticket_id if event != "unsubscribe" else None)
     return _deliver(account, openid, xml, event)
+
+
+def send_text(account: SimAccount, user: str, content: str) -> dict[str, Any]:
+    """``user`` sends a chat text to the account (no QR code involved: send-a-code login, SPEC §13)."""
+    openid = openid_for(account.app_id, user)
+    with state().lock:
+        state().people[(account.app_id, openid)] = user
+    xml = render_text_message(account.original_id, openid, content[:600], int(time.time()),
+                              secrets.randbelow(10**18))
+    return _deliver(account, openid, xml, "text")
 
 
 def _deliver(account: SimAccount, openid: str, xml: str, event: str) -> dict[str, Any]:
@@ -209,6 +219,27 @@ def api_scan() -> Response:
     body = request.get_json(silent=True) or {}
     return jsonify(act(str(body.get("ticket", "")), str(body.get("user", "Alice")), str(body.get("action", "")),
                        str(body.get("content", ""))))
+
+
+@bp.post("/api/text")
+def api_text() -> Response:
+    """``{"app_id": …, "user": …, "content": …}``: a chat text from ``user`` to the account."""
+    body = request.get_json(silent=True) or {}
+    account = _accounts().get(str(body.get("app_id", "")))
+    if account is None:
+        return jsonify(status="unknown_account", reply=None)
+    return jsonify(send_text(account, str(body.get("user", "Alice"))[:40], str(body.get("content", ""))))
+
+
+@bp.route("/chat/<app_id>", methods=["GET", "POST"])
+def chat(app_id: str) -> str:
+    """The simulated chat with an account: send it a text (the sign-in code) as a chosen person."""
+    account = _accounts().get(app_id)
+    user = (request.form.get("user") or request.args.get("user") or "Alice").strip()[:40] or "Alice"
+    result = None
+    if request.method == "POST" and account is not None:
+        result = send_text(account, user, request.form.get("content", ""))
+    return render_template("simulator/chat.html", account=account, user=user, result=result)
 
 
 @bp.post("/control/fail")

@@ -17,6 +17,12 @@
     window.location.replace(next);
     return;
   }
+  // Send-a-code (SPEC §13): when the shown code expires, reload: the page then shows a fresh one.
+  var codeSeconds = parseInt(root.getAttribute("data-code-seconds") || "", 10);
+  if (isFinite(codeSeconds) && codeSeconds > 0) {
+    window.setTimeout(function () { if (root.getAttribute("data-state") === "waiting") { window.location.replace(pageUrl); } },
+                      codeSeconds * 1000);
+  }
   var eventsUrl = root.getAttribute("data-events-url");
   var statusUrl = root.getAttribute("data-status-url");
   // Only a page rendered while the QR is live listens: a refused or binding page is final as rendered.

@@ -1,0 +1,149 @@
+"""Reach (SPEC §13) in real Chromium: send-a-code in the three encryption modes, subscription accounts without
+QR codes, the phone layout, and in-WeChat web authorization. Writes docs/screenshots/login-mobile-*.png."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from playwright.sync_api import Browser, Page, expect
+
+from idp_bridge.extensions import db
+from idp_bridge.simulator.state import openid_for
+from idp_bridge.wechat import reach
+from idp_bridge.wechat.connections import get_connection, update_connection
+from tests.browser.conftest import APP_ID, phone, shot, ticket_of
+
+pytestmark = pytest.mark.browser
+PHONE = {"width": 390, "height": 844}
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0 "
+             "Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MicroMessenger/8.0.47.2560(0x28002F30) "
+             "WeChat/arm64 Weixin NetType/WIFI Language/en ABI/arm64")
+
+
+def configure(app: Flask, identifier: str = "acme", encryption: str | None = None, **options: Any) -> None:
+    with app.app_context():
+        connection = get_connection(identifier)
+        assert connection is not None
+        if encryption is not None:
+            update_connection(app.config["SECRET_KEY"], connection, encryption=encryption)
+        reach.apply(connection, options)
+
+
+def send_text(base: str, user: str, content: str) -> dict[str, Any]:
+    return dict(requests.post(f"{base}/_simulator/api/text", json={"app_id": APP_ID, "user": user,
+                                                                     "content": content}, timeout=10).json())
+
+
+def calls(base: str) -> dict[str, int]:
+    return dict(requests.get(f"{base}/_simulator/control/calls", timeout=10).json())
+
+
+def shown_code(page: Page) -> str:
+    expect(page.locator("#login-code")).to_be_visible()
+    return page.inner_text("#login-code").strip()
+
+
+def _code_page(page: Page, rp: dict[str, str]) -> str:
+    page.goto(f"{rp['url']}/start")
+    expect(page.locator("#status")).to_have_attribute("data-state", "waiting")
+    return shown_code(page)
+
+
+@pytest.mark.parametrize("encryption", ["plaintext", "compatible", "safe"])
+def test_send_a_code_signs_in_the_sender(app: Flask, page: Page, rp: dict[str, str], live_url: str,
+                                        encryption: str) -> None:
+    configure(app, encryption=encryption, code_login=True)
+    code = _code_page(page, rp)
+    assert len(code) == 9 and code[4] == "-"
+    expect(page.locator("#qr svg")).to_be_visible()  # a service account offers both
+    wrong = send_text(live_url, "Mallory", "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY")
+    assert wrong["status"] == "delivered" and "not valid" in (wrong["reply"] or "")
+    expect(page.locator("#status")).to_have_attribute("data-state", "waiting")
+    # Case, spaces and dashes are ignored; the reply names the application.
+    result = send_text(live_url, "Carol", " " + code.lower().replace("-", " ") + " ")
+    assert result["status"] == "delivered" and "ACME Shop" in (result["reply"] or "")
+    expect(page.locator("#rp-signed-in")).to_be_visible()
+    claims = json.loads(page.inner_text("#rp-claims"))
+    assert claims["openid"] == openid_for(APP_ID, "Carol")
+
+
+def test_guessing_is_bounded_per_sender(app: Flask, page: Page, rp: dict[str, str], live_url: str) -> None:
+    configure(app, code_login=True)
+    code = _code_page(page, rp)
+    wrong = "ABCD-EFGH" if code != "ABCD-EFGH" else "HGFE-DCBA"
+    for _ in range(5):
+        assert "not valid" in (send_text(live_url, "Eve", wrong)["reply"] or "")
+    # The 6th attempt is not evaluated, even with the right code: silence, and no login.
+    sixth = send_text(live_url, "Eve", code)
+    assert sixth["status"] == "delivered" and sixth["reply"] is None
+    expect(page.locator("#status")).to_have_attribute("data-state", "waiting")
+    # Another sender is not affected by Eve's guesses.
+    assert "ACME Shop" in (send_text(live_url, "Frank", code)["reply"] or "")
+    expect(page.locator("#rp-signed-in")).to_be_visible()
+    assert json.loads(page.inner_text("#rp-claims"))["openid"] == openid_for(APP_ID, "Frank")
+
+
+def test_expired_code_is_renewed_on_the_page(app: Flask, page: Page, rp: dict[str, str], live_url: str) -> None:
+    from idp_bridge.login.models import LoginSession
+    from idp_bridge.timeutil import utcnow
+
+    configure(app, code_login=True)
+    first = _code_page(page, rp)
+    with app.app_context():
+        db.session.execute(db.update(LoginSession).values(expires_at=utcnow(), login_code_expires_at=utcnow()))
+        db.session.commit()
+    expect(page.locator("#login-code")).not_to_have_text(first, timeout=15_000)
+    second = shown_code(page)
+    assert "not valid" in (send_text(live_url, "Grace", first)["reply"] or "")
+    send_text(live_url, "Grace", second)
+    expect(page.locator("#rp-signed-in")).to_be_visible()
+
+
+def test_subscription_account_signs_in_without_any_qrcode_call(app: Flask, chromium: Browser,
+                                                              rp: dict[str, str], live_url: str,
+                                                              database_url: str) -> None:
+    configure(app, account_type="subscription", account_qr_url="http://weixin.qq.com/r/simulated-account")
+    before = calls(live_url).get("qrcode_create", 0)
+    context = chromium.new_context(locale="en-US", viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        code = _code_page(page, rp)
+        expect(page.locator("#qr")).to_have_count(0)
+        expect(page.locator("#account-qr svg")).to_be_visible()
+        expect(page.locator("#status")).to_contain_text("Waiting for the code")
+        if database_url.startswith("sqlite"):
+            shot(page, "login-mobile-code")
+        send_text(live_url, "Heidi", code)
+        expect(page.locator("#rp-signed-in")).to_be_visible()
+        assert json.loads(page.inner_text("#rp-claims"))["openid"] == openid_for(APP_ID, "Heidi")
+    finally:
+        context.close()
+    assert calls(live_url).get("qrcode_create", 0) == before
+
+
+def test_phone_layout_explains_the_album_scan(chromium: Browser, rp: dict[str, str], live_url: str,
+                                             database_url: str) -> None:
+    context = chromium.new_context(locale="en-US", viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{rp['url']}/start")
+        expect(page.locator("#album-hint")).to_be_visible()
+        expect(page.locator("#album-hint")).to_contain_text("Album")
+        box = page.locator("#qr svg").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        if database_url.startswith("sqlite"):
+            shot(page, "login-mobile-qr")
+        phone(live_url, ticket_of(page), "Ivan", "follow")
+        expect(page.locator("#rp-signed-in")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_desktop_layout_hides_the_album_hint(page: Page, rp: dict[str, str]) -> None:
+    page.goto(f"{rp['url']}/start")
+    expect(page.locator("#qr svg")).to_be_visible()
+    expect(page.locator("#album-hint")).to_be_hidden()
