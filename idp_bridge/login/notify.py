@@ -1,9 +1,9 @@
 """Wake waiting login pages when their login session changes, across threads and worker processes.
 
 In one process a ``threading.Condition`` wakes the waiters at once. Across processes the change is published
-on PostgreSQL (``NOTIFY idpb_login``) or Redis (``PUBLISH``) and a listener thread in every process turns it
-into the same local wake-up. Waiters also re-read the database at a bounded interval, so a lost notification
-costs at most that interval, never a login.
+on PostgreSQL (``NOTIFY idpb_login``), Redis (``PUBLISH``) or, for SQLite, local datagram sockets
+(``local_notify``), and a listener thread in every process turns it into the same local wake-up. Waiters also
+re-read the database at a bounded interval, so a lost notification costs at most that interval, never a login.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from idp_bridge.extensions import db
+from idp_bridge.login import local_notify
 
 log = logging.getLogger(__name__)
 CHANNEL = "idpb_login"
@@ -49,11 +51,13 @@ class Hub:
         self._listener_pid = os.getpid()
         if redis_url:
             target: Any = _listen_redis
-            arg = redis_url
+            arg: Any = redis_url
         elif database_url.startswith("postgresql"):
             target, arg = _listen_postgres, database_url
+        elif (registry := local_notify.registry_for(database_url)) is not None:
+            target, arg = _listen_local, registry
         else:
-            return  # SQLite: single host, in-process wake-up plus the periodic database check
+            return  # in-memory SQLite: one process, in-process wake-up only
         threading.Thread(target=target, args=(self, arg), name="idpb-login-listener", daemon=True).start()
 
 
@@ -73,6 +77,8 @@ def publish(session_id: str, database_url: str, redis_url: str | None) -> None:
             db.session.execute(text("SELECT pg_notify(:channel, :payload)"),
                                {"channel": CHANNEL, "payload": session_id})
             db.session.commit()
+        elif (registry := local_notify.registry_for(database_url)) is not None:
+            local_notify.publish(registry)
     except Exception as exc:  # the periodic database check still delivers the change
         log.warning("cross-process login notification failed (%s); waiters fall back to polling",
                     type(exc).__name__)
@@ -101,6 +107,10 @@ def _listen_postgres(hub: Hub, database_url: str) -> None:
             yield from conn.notifies()
 
     _relay_forever(hub, "PostgreSQL", notifications)
+
+
+def _listen_local(hub: Hub, registry: Path) -> None:
+    _relay_forever(hub, "Local", lambda: local_notify.listen(registry))
 
 
 def _listen_redis(hub: Hub, redis_url: str) -> None:
