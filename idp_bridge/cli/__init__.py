@@ -56,6 +56,9 @@ def _register() -> None:
 
     for module in (connection, client, user, keys, audit, purge, demo, serve):
         module.register(cli)
+    from idp_bridge.cli import webhook  # SPEC §14
+
+    webhook.register(cli)
 
 
 _register()

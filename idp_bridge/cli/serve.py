@@ -35,7 +35,8 @@ def register(cli: click.Group) -> None:
                   help="Seconds between purges of expired rows (SPEC §15); 0 turns it off (run "
                        "`idp-bridge purge` from cron instead).")
     def serve(bind: str, workers: int, threads: int, purge_interval: int) -> None:
-        """Serve with gunicorn (gthread workers); refuses an un-migrated database; purges expired rows."""
+        """Serve with gunicorn (gthread workers); refuses an un-migrated database; purges expired rows;
+        delivers webhooks and back-channel logouts."""
         import os
         import tempfile
 
@@ -65,6 +66,9 @@ def register(cli: click.Group) -> None:
                 from idp_bridge import retention
 
                 retention.start_background(app, purge_interval)
+            from idp_bridge.events import sender
+
+            sender.start_background(app)  # webhooks and back-channel logouts (SPEC §14), off the request path
             return app
 
         GunicornApp(worker_app, gunicorn_options(bind, workers, threads)).run()

@@ -29,6 +29,7 @@ class Receiver:
     server: LiveServer
     statuses: list[int] = field(default_factory=list)
     delay: float = 0.0
+    hold_first: threading.Event | None = None  # the first request waits for it (a receiver "mid-delivery")
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,6 +45,8 @@ class Receiver:
             self.requests.append(Received(request.path, {k.lower(): v for k, v in request.headers.items()}, body,
                                           form))
             status = self.statuses.pop(0) if self.statuses else 200
+        if self.hold_first is not None and len(self.requests) == 1:
+            self.hold_first.wait(60)
         if self.delay:
             time.sleep(self.delay)
         return Response("ok", status=status)(environ, start_response)
