@@ -63,7 +63,7 @@ def _wechat_api_called(_sender: object, *, endpoint: str, errcode: int) -> None:
     WECHAT_API_CALLS.labels(endpoint, str(errcode)).inc()
 
 
-def _login_decided(_sender: object, *, connection: str, outcome: str) -> None:
+def _login_decided(_sender: object, *, connection: str, outcome: str, **_: object) -> None:
     LOGIN_OUTCOMES.labels(connection, outcome).inc()
 
 

@@ -11,7 +11,8 @@ from blinker import Namespace
 _signals = Namespace()
 
 #: A login session reached a decision. kwargs: ``connection`` (identifier), ``outcome`` (success, binding,
-#: confirm, ``refused_<reason>``).
+#: confirm, ``refused_<reason>``), ``user_id`` (or None), ``login_session`` (id). Sent after the decision
+#: committed.
 login_decided = _signals.signal("login-decided")
 
 #: A temporary QR code was created. kwargs: ``connection``, ``used`` (today's count), ``budget``.
@@ -45,3 +46,7 @@ sso_ended = _signals.signal("sso-ended")
 #: WeChat pushed a follow or unfollow (any scene, once per push, under its claim). kwargs: ``connection_id``,
 #: ``openid``, ``kind`` ("subscribe" | "unsubscribe"), ``scene`` (a login scene, or None).
 follow_changed = _signals.signal("follow-changed")
+
+#: A browser signed in (the SSO session started, the authorization resumes). kwargs: ``user_id``,
+#: ``client_id``, ``connection_id`` (or None), ``pending_id``, ``sid``. Sent before the commit.
+login_completed = _signals.signal("login-completed")

@@ -7,9 +7,12 @@ from typing import Any
 
 from idp_bridge import signals
 from idp_bridge.accounts.models import Identity, User
+from idp_bridge.events import policy
+from idp_bridge.events.models import Event
 from idp_bridge.events.outbox import emit, emit_backchannel
 from idp_bridge.extensions import db
-from idp_bridge.oidc.models import Token
+from idp_bridge.login.models import LoginSession
+from idp_bridge.oidc.models import PendingAuthorization, Token
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.models import Connection
 
@@ -70,6 +73,53 @@ def _sso_ended(_sender: object, *, user_id: int, sids: list[str], **_: Any) -> N
     logout_everywhere(user_id, sids=list(sids))
 
 
+def _login_completed(_sender: object, *, user_id: int, client_id: str, connection_id: int | None,
+                     pending_id: str, **_: Any) -> None:
+    """``user.login`` (SPEC §14), with ``new_follower`` when the scan that decided it was a follow."""
+    session = db.session.scalar(db.select(LoginSession).where(LoginSession.pending_id == pending_id)
+                                .order_by(LoginSession.updated_at.desc()))
+    new_follower = session is not None and db.session.scalar(
+        db.select(Event.id).where(Event.type == "wechat.subscribe",
+                                  Event.ref == scene_ref(session.connection_id, session.scene)).limit(1)) is not None
+    emit("user.login", {"user": _sub(user_id), "connection": _identifier(connection_id), "client": client_id,
+                        "new_follower": new_follower}, connection_id=connection_id)
+
+
+def _login_decided(_sender: object, *, outcome: str, login_session: str | None = None,
+                   user_id: int | None = None, **_: Any) -> None:
+    """``login.refused``. The decision is already committed (the login state machine commits its moves), so
+    this row commits on its own right after it."""
+    if not outcome.startswith("refused_"):
+        return
+    session = db.session.get(LoginSession, login_session) if login_session else None
+    pending = db.session.get(PendingAuthorization, session.pending_id) if session is not None else None
+    connection_id = session.connection_id if session is not None else None
+    emit("login.refused", {"reason": outcome.removeprefix("refused_"),
+                           "user": _sub(user_id) if user_id is not None else None,
+                           "connection": _identifier(connection_id),
+                           "client": pending.client_id if pending is not None else None},
+         connection_id=connection_id)
+    db.session.commit()
+
+
+def scene_ref(connection_id: int, scene: str) -> str:
+    return f"scene:{connection_id}:{scene}"
+
+
+def _follow_changed(_sender: object, *, connection_id: int, openid: str, kind: str, scene: str | None,
+                    **_: Any) -> None:
+    """``wechat.subscribe`` / ``wechat.unsubscribe`` for every follow the callback sees, and the connection's
+    unfollow policy (SPEC §14), in the transaction that completes the push's claim."""
+    identity = db.session.scalar(db.select(Identity).where(Identity.connection_id == connection_id,
+                                                           Identity.openid == openid))
+    user_id = identity.user_id if identity is not None else None
+    emit(f"wechat.{kind}", {"connection": _identifier(connection_id), "openid": openid,
+                            "user": _sub(user_id) if user_id is not None else None, "login": scene is not None},
+         connection_id=connection_id, ref=scene_ref(connection_id, scene) if scene else None)
+    if kind == "unsubscribe" and user_id is not None:
+        policy.apply_unfollow(connection_id, user_id)
+
+
 def connect() -> None:
     """Wire the receivers (weakly referenced by blinker, hence module-level functions)."""
     signals.user_created.connect(_user_created)
@@ -77,3 +127,6 @@ def connect() -> None:
     signals.user_blocked.connect(_blocked)
     signals.user_deleting.connect(_deleting)
     signals.sso_ended.connect(_sso_ended)
+    signals.login_completed.connect(_login_completed)
+    signals.login_decided.connect(_login_decided)
+    signals.follow_changed.connect(_follow_changed)

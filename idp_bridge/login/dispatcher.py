@@ -119,7 +119,8 @@ def _decided(connection: Connection, session: LoginSession, kind: str, outcome: 
     audit.record(f"login.{kind}", actor=f"user:{outcome.user_id or '-'}", target=connection.identifier,
                  outcome=outcome.reason or "ok", login_session=session.id)
     signals.login_decided.send(None, connection=connection.identifier,
-                               outcome=kind if kind != "refused" else f"refused_{outcome.reason}")
+                               outcome=kind if kind != "refused" else f"refused_{outcome.reason}",
+                               user_id=outcome.user_id, login_session=session.id)
 
 
 def app_name_of(session: LoginSession) -> str:

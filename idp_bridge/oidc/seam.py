@@ -18,7 +18,7 @@ from flask import redirect, url_for
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
-from idp_bridge import audit
+from idp_bridge import audit, signals
 from idp_bridge.extensions import db
 from idp_bridge.oidc import sso
 from idp_bridge.oidc.cookies import read_cookie, set_cookie
@@ -105,6 +105,8 @@ def complete_login(pending_id: str, user_id: int, *, connection_id: int | None =
     pending.connection_id = connection_id
     pending.auth_time = session.auth_time
     pending.sid = session.sid
+    signals.login_completed.send(None, user_id=user_id, client_id=pending.client_id, connection_id=connection_id,
+                                 pending_id=pending.id, sid=session.sid)  # SPEC §14 user.login, same commit
     db.session.commit()
     query = urlencode({**pending.params, RESUME_PARAM: pending.id})
     response = redirect(url_for("oidc.authorize") + "?" + query, code=303)

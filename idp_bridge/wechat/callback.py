@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from idp_bridge import signals
 from idp_bridge.wechat import claims, crypto, inbound, messages
 from idp_bridge.wechat.connections import ConnectionSecrets, connection_secrets, get_connection
 from idp_bridge.wechat.dispatch import LoginEvent, TextOutcome, login_event_handler, text_handler
@@ -86,6 +87,8 @@ def _dispatch(connection: Connection, message: messages.Message) -> str | None:
     scene = messages.login_scene(message, connection.scene_prefix)
     on_login = login_event_handler(app)
     if scene is None or on_login is None or not isinstance(message, messages.Event):
+        if isinstance(message, messages.SubscribeEvent | messages.UnsubscribeEvent):
+            return _run_claimed(connection, message, lambda: _followed(connection, message, None))
         return None
     event = LoginEvent(
         connection_id=connection.id,
@@ -97,7 +100,21 @@ def _dispatch(connection: Connection, message: messages.Message) -> str | None:
         create_time=message.create_time,
         ticket=message.ticket,
     )
-    return _run_claimed(connection, message, lambda: on_login(event))
+
+    def follow_then_login() -> str | None:
+        _followed(connection, message, scene)
+        return on_login(event)
+
+    return _run_claimed(connection, message, follow_then_login)
+
+
+def _followed(connection: Connection, message: messages.Message, scene: str | None) -> None:
+    """Report every follow and unfollow, login scene or not, once per push under its claim (SPEC §14): the
+    observers' rows commit with the claim's completion."""
+    if isinstance(message, messages.SubscribeEvent | messages.UnsubscribeEvent):
+        kind = "subscribe" if isinstance(message, messages.SubscribeEvent) else "unsubscribe"
+        signals.follow_changed.send(None, connection_id=connection.id, openid=message.from_user, kind=kind,
+                                    scene=scene)
 
 
 def _reply(connection: Connection, secrets_: ConnectionSecrets, verified: inbound.VerifiedPush,

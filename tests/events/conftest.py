@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.events.receiver import Receiver, start_receiver
+from tests.login.conftest import connection_id, make_connection, rp  # noqa: F401  (login fixtures, shared)
 
 
 @pytest.fixture
