@@ -44,15 +44,16 @@ def by_scene(connection_id: int, scene: str) -> LoginSession | None:
                                                           LoginSession.scene == scene))
 
 
-def create(pending_id: str, connection: Connection) -> LoginSession:
+def create(pending_id: str, connection: Connection, *, with_qr: bool = True) -> LoginSession:
     """Ask WeChat for a temporary QR code (may raise ``WeChatError``) and store the session.
 
     A subscription account cannot create parametric QR codes (SPEC §13): its sessions have no QR (empty
-    ticket and URL) and are completed by a sign-in code only."""
+    ticket and URL) and are completed by a sign-in code only; nor has a session that starts with in-WeChat web
+    authorization (``with_qr=False``), which needs no QR unless it falls back to one."""
     settings = current_settings()
     scene = new_scene(connection)
     ticket, url, lifetime = "", "", settings.qr_expire_seconds
-    if qr_capable(connection):
+    if with_qr and qr_capable(connection):
         qr = client_for(connection).create_qrcode(scene, settings.qr_expire_seconds)
         ticket, url, lifetime = qr.ticket, qr.url, min(qr.expire_seconds, settings.qr_expire_seconds)
     session = LoginSession(id=secrets.token_urlsafe(16), pending_id=pending_id, connection_id=connection.id,

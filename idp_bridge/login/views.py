@@ -23,7 +23,7 @@ from idp_bridge import signals
 from idp_bridge.accounts.resolve import MAX_BINDING_ATTEMPTS, bind
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
-from idp_bridge.login import codes, limits, notify, sessions
+from idp_bridge.login import codes, limits, notify, sessions, webauth
 from idp_bridge.login.dispatcher import decide
 from idp_bridge.login.errors import PendingGone, TooManyStreams, UnknownLoginSession
 from idp_bridge.login.i18n import language, words
@@ -38,6 +38,7 @@ from idp_bridge.security import csrf
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
+from idp_bridge.wechat.reach import qr_capable
 
 bp = Blueprint("login", __name__)
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def _next_url(pending_id: str, session: LoginSession) -> str:
 
 def _render(pending: PendingAuthorization, connection: Connection | None, session: LoginSession | None,
             status: int = 200, error: str | None = None, binding_error: str | None = None,
-            login_code: str | None = None, notice: str | None = None) -> Response:
+            login_code: str | None = None, notice: str | None = None, long_press: bool = False) -> Response:
     client = pending.client
     app_name = client.name if client else "?"
     lang = language(pending.ui_locales)
@@ -110,6 +111,7 @@ def _render(pending: PendingAuthorization, connection: Connection | None, sessio
         pending=pending, popup=pending.display == "popup", error=error, binding_error=binding_error,
         qr=_qr_svg(session.qr_url) if session is not None and live and session.qr_url else None,
         login_code=codes.display(login_code) if login_code else None, code_seconds=code_seconds, notice=notice,
+        long_press=long_press,
         account_qr=_qr_svg(connection.account_qr_url) if login_code and connection and connection.account_qr_url
         else None,
         next_url=_next_url(pending.id, session) if session is not None and session.state == State.SUCCEEDED
@@ -150,19 +152,26 @@ def page(pending_id: str) -> Response:
     session = sessions.for_pending(pending.id, connection.id)
     if session is not None:
         sessions.refresh_expiry(session)
+    web_auth = webauth.applies(connection, request.headers.get("User-Agent"), request.args.get("qr"))
     wants_new = session is None or session.state == State.EXPIRED or (
-        session.state == State.REFUSED and request.args.get("retry") == "1")
+        session.state == State.REFUSED and request.args.get("retry") == "1") or (
+        session.state == State.WAITING and not session.qr_url and not web_auth and qr_capable(connection))
     if wants_new:
         verdict = limits.allow_qr(connection.id, connection.identifier, request.remote_addr or "?",
                                   current_settings().qr_per_ip_per_minute)
         if not verdict.allowed:
             return _render(pending, connection, None, 429, error=t["rate"])
         try:
-            session = sessions.create(pending.id, connection)
+            session = sessions.create(pending.id, connection, with_qr=not web_auth)
         except WeChatError as exc:
             current_app.logger.error("QR creation failed on %s: %s", connection.identifier, exc)
             return _render(pending, connection, None, 502, error=t["wechat_error"].format(detail=exc.hint))
-    return _render_live(pending, connection, session)
+    if web_auth and session is not None and session.state == State.WAITING:
+        state = webauth.issue_state(session)
+        if state is not None:  # inside WeChat: its silent web authorization instead of a QR (SPEC §13)
+            return redirect(webauth.authorize_url(connection, state), code=303)
+    notice = t.get(f"notice_{request.args.get('notice')}") if request.args.get("notice") else None
+    return _render_live(pending, connection, session, notice=notice)
 
 
 def _render_live(pending: PendingAuthorization, connection: Connection, session: LoginSession | None,
@@ -172,7 +181,8 @@ def _render_live(pending: PendingAuthorization, connection: Connection, session:
     login_code = None
     if session is not None and connection.code_login and session.state == State.WAITING:
         login_code = codes.issue(session)
-    return _render(pending, connection, session, login_code=login_code, notice=notice)
+    return _render(pending, connection, session, login_code=login_code, notice=notice,
+                   long_press=request.args.get("notice") == "follow")
 
 
 def _own_session(pending_id: str, session_id: str | None) -> LoginSession | None:

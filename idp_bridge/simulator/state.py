@@ -54,6 +54,7 @@ class SimState:
     delays: dict[str, float] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     people: dict[tuple[str, str], str] = field(default_factory=dict)  # (app_id, openid) → person
+    oauth_codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # code → (app_id, openid, expiry)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def issue_token(self, app_id: str, force: bool, stable: bool) -> tuple[str, int]:

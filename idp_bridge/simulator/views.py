@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
@@ -240,6 +241,52 @@ def chat(app_id: str) -> str:
     if request.method == "POST" and account is not None:
         result = send_text(account, user, request.form.get("content", ""))
     return render_template("simulator/chat.html", account=account, user=user, result=result)
+
+
+WECHAT_USER_COOKIE = "sim_wechat_user"  # who is "logged in to WeChat" in this browser (default Alice)
+
+
+@bp.get("/connect/oauth2/authorize")
+def oauth_authorize() -> Response | str:
+    """WeChat's web authorization inside its browser. ``snsapi_base`` is silent: straight back to
+    ``redirect_uri`` with a 5-minute single-use ``code`` and the ``state``. The redirect URI's host must be
+    the account's web-authorization domain (here: the host of its server URL), else WeChat shows 10003."""
+    account = _accounts().get(request.args.get("appid", ""))
+    redirect_uri = request.args.get("redirect_uri", "")
+    if account is None:
+        return Response("appid invalid (simulated WeChat)", status=400, mimetype="text/plain")
+    if urlsplit(redirect_uri).netloc != urlsplit(account.callback_url).netloc:
+        return Response("10003 redirect_uri domain mismatch (simulated WeChat)", status=400, mimetype="text/plain")
+    if request.args.get("response_type") != "code" or request.args.get("scope") not in ("snsapi_base",
+                                                                                       "snsapi_userinfo"):
+        return Response("10005 scope or response_type invalid (simulated WeChat)", status=400,
+                        mimetype="text/plain")
+    user = (request.cookies.get(WECHAT_USER_COOKIE) or "Alice")[:40]
+    openid = openid_for(account.app_id, user)
+    code = secrets.token_urlsafe(24)
+    with state().lock:
+        state().people[(account.app_id, openid)] = user
+        state().oauth_codes[code] = (account.app_id, openid, time.time() + 300)
+    query = urlencode({"code": code, "state": request.args.get("state", "")})
+    return Response(status=302, headers={"Location": f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{query}"})
+
+
+@bp.get("/sns/oauth2/access_token")
+def oauth_access_token() -> Response:
+    """Exchange a web-authorization code (once) for the openid; the web access token is a dummy."""
+    if (failure := _injected("oauth2_access_token")) is not None:
+        return failure
+    account = _accounts().get(request.args.get("appid", ""))
+    if account is None or request.args.get("secret") != account.app_secret:
+        return _wechat_error(40125, "invalid appsecret")
+    if request.args.get("grant_type") != "authorization_code":
+        return _wechat_error(40002, "invalid grant_type")
+    with state().lock:
+        entry = state().oauth_codes.pop(request.args.get("code", ""), None)
+    if entry is None or entry[0] != account.app_id or entry[2] < time.time():
+        return _wechat_error(40029, "invalid code")
+    return jsonify(access_token="SIMWEB_" + secrets.token_urlsafe(24), expires_in=7200,
+                   refresh_token="SIMREF_" + secrets.token_urlsafe(24), openid=entry[1], scope="snsapi_base")
 
 
 @bp.post("/control/fail")

@@ -18,6 +18,8 @@ from idp_bridge.wechat.errors import WeChatBusy, WeChatTokenInvalid, WeChatUnava
 
 log = logging.getLogger(__name__)
 _SCENE = re.compile(r"[\x21-\x7e]{1,64}")
+_OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+OAUTH_TIMEOUT = (3.05, 4.0)
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,17 @@ class WeChatClient:
         unionid = body.get("unionid")
         return UserInfo(openid=str(body.get("openid") or openid), subscribe=bool(body.get("subscribe")),
                         unionid=unionid if isinstance(unionid, str) and unionid else None)
+
+    def oauth_openid(self, code: str) -> str:
+        """``sns/oauth2/access_token``: the openid behind a web-authorization ``code`` (``snsapi_base``, SPEC
+        §13). Authenticated by the AppSecret, not by the shared access token; the web access token it returns
+        is never used or kept."""
+        if not code or len(code) > 128 or not code.isascii() or not code.isprintable():
+            raise ValueError("code must be 1-128 printable ASCII characters")
+        body = self._send("GET", "/sns/oauth2/access_token", params={
+            "appid": self.app_id, "secret": self._secret, "code": code, "grant_type": "authorization_code"},
+            timeout=OAUTH_TIMEOUT)
+        openid = body.get("openid")
+        if not isinstance(openid, str) or not _OPENID.fullmatch(openid):
+            raise WeChatUnavailable(None, "sns/oauth2/access_token answer without a valid openid")
+        return openid

@@ -59,6 +59,12 @@ class WeChatBadCredentials(WeChatError):
     hint = "The AppID or AppSecret is wrong: check the connection's --app-id and --app-secret."
 
 
+class WeChatOAuthCodeInvalid(WeChatError):
+    errcode = 40029
+    hint = ("The web-authorization code was refused (invalid, expired or already used): sign in again; if it "
+            "keeps happening, check that the issuer's host is the account's web-authorization domain.")
+
+
 class WeChatUnavailable(WeChatError):
     errcode = -2
     hint = "WeChat could not be reached or answered garbage."
@@ -74,6 +80,8 @@ _BY_CODE: dict[int, type[WeChatError]] = {
     48001: WeChatNotAuthorized,
     40013: WeChatBadCredentials,
     40125: WeChatBadCredentials,
+    40029: WeChatOAuthCodeInvalid,
+    40163: WeChatOAuthCodeInvalid,
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from idp_bridge.extensions import db
 from idp_bridge.simulator.state import openid_for
@@ -147,3 +147,125 @@ def test_desktop_layout_hides_the_album_hint(page: Page, rp: dict[str, str]) -> 
     page.goto(f"{rp['url']}/start")
     expect(page.locator("#qr svg")).to_be_visible()
     expect(page.locator("#album-hint")).to_be_hidden()
+
+
+def _wechat_context(chromium: Browser, live_url: str, user: str) -> BrowserContext:
+    """A phone inside WeChat's browser, logged in to (simulated) WeChat as ``user``."""
+    context = chromium.new_context(locale="en-US", viewport=PHONE, is_mobile=True, has_touch=True,
+                                   user_agent=WECHAT_UA)
+    context.add_cookies([{"name": "sim_wechat_user", "value": user, "url": live_url + "/_simulator/"}])
+    return context
+
+
+def _qr_login_sub(page: Page, rp: dict[str, str], live_url: str, user: str) -> str:
+    page.goto(f"{rp['url']}/start")
+    phone(live_url, ticket_of(page), user, "follow")
+    expect(page.locator("#rp-signed-in")).to_be_visible()
+    return page.inner_text("#rp-sub")
+
+
+def test_web_auth_signs_in_without_a_qr_as_the_same_person(app: Flask, chromium: Browser, page: Page,
+                                                          rp: dict[str, str], live_url: str) -> None:
+    configure(app, web_auth=True)
+    sub = _qr_login_sub(page, rp, live_url, "Judy")
+    before = calls(live_url).get("qrcode_create", 0)
+    context = _wechat_context(chromium, live_url, "Judy")
+    try:
+        wechat = context.new_page()
+        seen: list[str] = []
+        wechat.on("request", lambda req: seen.append(req.url))
+        wechat.goto(f"{rp['url']}/start")
+        expect(wechat.locator("#rp-signed-in")).to_be_visible()
+        assert wechat.inner_text("#rp-sub") == sub
+        assert any("/_simulator/connect/oauth2/authorize" in url and "scope=snsapi_base" in url for url in seen)
+        assert any("/login/oauth/acme?" in url for url in seen)
+    finally:
+        context.close()
+    assert calls(live_url).get("qrcode_create", 0) == before  # no QR was made for the in-WeChat login
+
+
+def test_web_auth_require_follow_shows_the_qr_and_a_long_press_completes(app: Flask, chromium: Browser,
+                                                                        rp: dict[str, str], live_url: str,
+                                                                        database_url: str) -> None:
+    configure(app, web_auth=True, require_follow=True)
+    context = _wechat_context(chromium, live_url, "Ken")
+    try:
+        wechat = context.new_page()
+        wechat.goto(f"{rp['url']}/start")
+        expect(wechat.locator("#long-press")).to_be_visible()
+        expect(wechat.locator("#long-press")).to_contain_text("Long-press")
+        expect(wechat.locator("#notice")).to_contain_text("follow")
+        expect(wechat.locator("#status")).to_have_attribute("data-state", "waiting")
+        if database_url.startswith("sqlite"):
+            shot(wechat, "login-mobile-follow")
+        result = phone(live_url, ticket_of(wechat), "Ken", "longpress")
+        assert result["event"] == "subscribe"
+        expect(wechat.locator("#rp-signed-in")).to_be_visible()
+        assert json.loads(wechat.inner_text("#rp-claims"))["openid"] == openid_for(APP_ID, "Ken")
+    finally:
+        context.close()
+
+
+def _return_url(context: BrowserContext, rp: dict[str, str]) -> str:
+    """Start a login in ``context`` (its cookies, its WeChat user agent) but stop at WeChat's authorize page;
+    the simulator then answers with the return URL carrying ``code`` and ``state``."""
+    url = f"{rp['url']}/start"
+    for _ in range(6):
+        answer = context.request.get(url, max_redirects=0, headers={"User-Agent": WECHAT_UA})
+        location = answer.headers.get("location", "")
+        assert answer.status in (302, 303) and location, (url, answer.status)
+        url = location if location.startswith("http") else url.split("/", 3)[0] + "//" + url.split("/")[2] + location
+        if "/_simulator/connect/oauth2/authorize" in url:
+            break
+    else:
+        raise AssertionError("the page did not go to WeChat's web authorization")
+    user = next(c["value"] for c in context.cookies() if c["name"] == "sim_wechat_user")
+    wechat = requests.get(url.split("#", 1)[0], cookies={"sim_wechat_user": user}, allow_redirects=False, timeout=10)
+    assert wechat.status_code == 302
+    return wechat.headers["Location"]
+
+
+def test_web_auth_state_is_single_use_and_bound_to_the_browser(app: Flask, chromium: Browser,
+                                                             rp: dict[str, str], live_url: str,
+                                                             database_url: str) -> None:
+    configure(app, web_auth=True)
+    owner = _wechat_context(chromium, live_url, "Liam")
+    thief = _wechat_context(chromium, live_url, "Mike")
+    try:
+        # Foreign: the return URL opened in another browser signs nobody in.
+        stolen = _return_url(owner, rp)
+        other = thief.new_page()
+        response = other.goto(stolen)
+        assert response is not None and response.status == 400
+        expect(other.locator("body")).to_contain_text("belongs to another browser")
+        expect(other.locator("#rp-signed-in")).to_have_count(0)
+        if database_url.startswith("sqlite"):
+            shot(other, "login-mobile-state-refused")
+        # Replayed: the owner's own return URL works once, then is refused.
+        mine = _return_url(owner, rp)
+        page = owner.new_page()
+        page.goto(mine)
+        expect(page.locator("#rp-signed-in")).to_be_visible()
+        again = page.goto(mine)
+        assert again is not None and again.status == 400
+        expect(page.locator("body")).to_contain_text("already used")
+    finally:
+        owner.close()
+        thief.close()
+
+
+def test_wechat_error_during_the_exchange_falls_back_to_the_qr(app: Flask, chromium: Browser,
+                                                              rp: dict[str, str], live_url: str) -> None:
+    configure(app, web_auth=True)
+    requests.post(f"{live_url}/_simulator/control/fail", json={"endpoint": "oauth2_access_token", "errcode": -1},
+                  timeout=10)
+    context = _wechat_context(chromium, live_url, "Nina")
+    try:
+        wechat = context.new_page()
+        wechat.goto(f"{rp['url']}/start")
+        expect(wechat.locator("#notice")).to_contain_text("use the QR code instead")
+        expect(wechat.locator("#qr svg")).to_be_visible()
+        phone(live_url, ticket_of(wechat), "Nina", "follow")
+        expect(wechat.locator("#rp-signed-in")).to_be_visible()
+    finally:
+        context.close()
