@@ -21,6 +21,7 @@ def _load_models() -> None:
     from idp_bridge import audit as _audit  # noqa: F401
     from idp_bridge import ratelimit as _ratelimit  # noqa: F401
     from idp_bridge.accounts import models as _accounts  # noqa: F401
+    from idp_bridge.admin import models as _admin  # noqa: F401
     from idp_bridge.events import models as _events  # noqa: F401
     from idp_bridge.login import models as _login  # noqa: F401
     from idp_bridge.oidc import keystore as _keystore  # noqa: F401
@@ -47,6 +48,10 @@ def register_features(app: Flask, settings: Settings) -> None:
     callback.init_app(app)
     login.init_app(app)
     apps.init_app(app)
+    if settings.admin:
+        from idp_bridge import admin
+
+        admin.init_app(app)
     if settings.simulator:
         from idp_bridge import simulator
 

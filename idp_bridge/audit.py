@@ -4,6 +4,9 @@ rotations. Recording never fails the action it records: an audit write error is 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +19,27 @@ from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+#: Who runs administrative code outside a request: the CLI sets ``cli:<os user>`` (SPEC §12: every action
+#: names its actor); code run by the application itself stays ``system``.
+_actor: ContextVar[str] = ContextVar("audit_actor", default="system")
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Name the actor of the administrative actions run inside (the CLI's entry point)."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def current_actor() -> str:
+    """The console's signed-in admin (``g.audit_actor``, set per request), else the context's actor."""
+    if has_request_context() and g.get("audit_actor"):
+        return str(g.audit_actor)
+    return _actor.get()
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined]

@@ -79,7 +79,7 @@ def create_user(name: str | None = None, openid: str | None = None, connection: 
 
 
 def set_blocked(user: User, blocked: bool) -> None:
-    audit.record("user.block" if blocked else "user.unblock", actor="admin", target=user.sub)
+    audit.record("user.block" if blocked else "user.unblock", actor=audit.current_actor(), target=user.sub)
     user.blocked = blocked
     if blocked:  # a blocked user keeps no live session anywhere: the provider ends them in this transaction
         signals.user_blocked.send(None, user_id=user.id)
@@ -91,7 +91,7 @@ def delete_user(user: User) -> None:
     signals.user_deleting.send(None, user_id=user.id)  # observers write in this transaction (SPEC §14)
     db.session.delete(user)
     db.session.commit()
-    audit.record("user.delete", actor="admin", target=sub)
+    audit.record("user.delete", actor=audit.current_actor(), target=sub)
 
 
 def invite(user: User) -> tuple[str, BindingCode]:

@@ -6,7 +6,9 @@ works without code here.
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 
 import click
 from flask import Flask
@@ -41,6 +43,20 @@ class AdminGroup(FlaskGroup):
             ctx.exit(2)
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Every administrative action run from the shell is audited as ``cli:<os user>`` (SPEC §12)."""
+        from idp_bridge import audit
+
+        with audit.acting_as(f"cli:{_os_user()}"):
+            return super().invoke(ctx)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
 
 cli = AdminGroup(
     name="idp-bridge",
@@ -52,9 +68,9 @@ cli = AdminGroup(
 
 
 def _register() -> None:
-    from idp_bridge.cli import audit, client, connection, demo, keys, purge, serve, user
+    from idp_bridge.cli import admin, audit, client, connection, demo, keys, purge, serve, user
 
-    for module in (connection, client, user, keys, audit, purge, demo, serve):
+    for module in (connection, client, user, keys, audit, purge, demo, serve, admin):
         module.register(cli)
     from idp_bridge.cli import webhook  # SPEC §14
 

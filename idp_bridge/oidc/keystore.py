@@ -107,7 +107,7 @@ def rotate(alg: str = "RS256") -> SigningKey:
     new = _new_row(alg)
     db.session.add(new)
     db.session.commit()
-    audit.record("keys.rotate", actor="admin", target=new.kid, alg=alg, retired=old.kid if old else None)
+    audit.record("keys.rotate", actor=audit.current_actor(), target=new.kid, alg=alg, retired=old.kid if old else None)
     return new
 
 

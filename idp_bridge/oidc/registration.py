@@ -119,7 +119,7 @@ def create_client(
     client.client_secret_digest = digest(secret) if secret else None
     db.session.add(client)
     db.session.commit()
-    audit.record("client.create", actor="admin", target=client.client_id, name=client.name)
+    audit.record("client.create", actor=audit.current_actor(), target=client.client_id, name=client.name)
     return client, secret
 
 
@@ -160,7 +160,7 @@ def update_client(client: Client, **changes: Any) -> Client:
     for key, value in updates.items():
         setattr(client, key, value)
     db.session.commit()
-    audit.record("client.update", actor="admin", target=client.client_id, fields=sorted(updates))
+    audit.record("client.update", actor=audit.current_actor(), target=client.client_id, fields=sorted(updates))
     return client
 
 
@@ -170,7 +170,7 @@ def rotate_secret(client: Client) -> str:
     secret = new_secret()
     client.client_secret_digest = digest(secret)
     db.session.commit()
-    audit.record("client.rotate_secret", actor="admin", target=client.client_id)
+    audit.record("client.rotate_secret", actor=audit.current_actor(), target=client.client_id)
     return secret
 
 
@@ -178,4 +178,4 @@ def delete_client(client: Client) -> None:
     client_id = client.client_id
     db.session.delete(client)
     db.session.commit()
-    audit.record("client.delete", actor="admin", target=client_id)
+    audit.record("client.delete", actor=audit.current_actor(), target=client_id)

@@ -165,7 +165,7 @@ def create_connection(
     except IntegrityError:
         db.session.rollback()
         raise ValidationError("identifier", f"'{identifier}' is already used by another connection") from None
-    audit.record("connection.create", actor="admin", target=identifier, encryption=encryption)
+    audit.record("connection.create", actor=audit.current_actor(), target=identifier, encryption=encryption)
     return connection
 
 
@@ -180,7 +180,7 @@ def update_connection(secret_key: str, connection: Connection, **changes: Any) -
         db.session.rollback()
         raise
     db.session.commit()
-    audit.record("connection.update", actor="admin", target=connection.identifier,
+    audit.record("connection.update", actor=audit.current_actor(), target=connection.identifier,
                  fields=sorted(k for k, v in changes.items() if v not in (None, False)))
     return connection
 
@@ -226,7 +226,7 @@ def delete_connection(connection: Connection) -> None:
     identifier = connection.identifier
     db.session.delete(connection)
     db.session.commit()
-    audit.record("connection.delete", actor="admin", target=identifier)
+    audit.record("connection.delete", actor=audit.current_actor(), target=identifier)
 
 
 def connection_secrets(secret_key: str, connection: Connection) -> ConnectionSecrets:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_from_bytes
+from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 from flask import Flask
 from werkzeug.sansio.http import parse_cookie
@@ -238,7 +238,9 @@ def attacks(ctx: Context, atoms: list[tuple[str, bytes]], refused: bool, names: 
     for label, atom in atoms:
         if "{}" in ctx.template:
             hostile_path = ctx.template.format(_q(atom))
-            yield _attack(ctx, f"path {label}", rng, refused=refused, **{**plain, "path": hostile_path})
+            # the gate bounds the whole decoded path: an atom at the limit behind a prefix is over it
+            too_long = len(unquote_to_bytes(hostile_path)) > 8192
+            yield _attack(ctx, f"path {label}", rng, refused=refused or too_long, **{**plain, "path": hostile_path})
         for name in param_names or [rng.choice(names)]:
             hostile_query: Pairs = [(k, v) for k, v in query if k != name] + [(name, atom)]
             yield _attack(ctx, f"query[{name}] {label}", rng, refused=refused, **{**plain, "query": hostile_query})

@@ -1,0 +1,5 @@
+"""Console screens; each module attaches its routes to the console blueprint."""
+
+from __future__ import annotations
+
+from idp_bridge.admin.views import admins, apps, audit_log, auth, keys, users  # noqa: F401

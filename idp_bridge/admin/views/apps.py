@@ -1,0 +1,103 @@
+"""Applications screen (SPEC §12 screen 3): list, register, edit, rotate the secret (shown once), Try login.
+Every rule is ``oidc/registration.py``'s — the same functions ``idp-bridge client`` calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, redirect, request
+from werkzeug.wrappers import Response
+
+from idp_bridge.admin import bp
+from idp_bridge.admin.forms import ActionForm, ClientForm, attach, lines
+from idp_bridge.admin.signin import CLIENT_ID as CONSOLE_CLIENT_ID
+from idp_bridge.admin.views.render import page, stale_signin
+from idp_bridge.config import current_settings
+from idp_bridge.oidc import registration
+from idp_bridge.oidc.models import Client
+from idp_bridge.validation import ValidationError
+
+#: Domain field (as the CLI names it) → console form field.
+FIELDS = {"redirect_uri": "redirect_uris", "post_logout_redirect_uri": "logout_uris", "web_origin": "web_origins",
+          "connection": "connections", "client": "name"}
+
+
+def _client(client_id: str) -> Client:
+    client = registration.get_client(client_id)
+    if client is None:
+        abort(404)
+    return client
+
+
+def _values(form: ClientForm) -> dict[str, Any]:
+    return {"redirect_uris": lines(form.redirect_uris.data), "post_logout_redirect_uris": lines(form.logout_uris.data),
+            "web_origins": lines(form.web_origins.data), "connections": lines(form.connections.data),
+            "third_party": form.third_party.data, "try_page": form.try_page.data,
+            "id_token_alg": form.id_token_alg.data, "resource_server": form.resource_server.data}
+
+
+def _settings(client: Client) -> dict[str, str]:
+    issuer = current_settings().issuer
+    return {"discovery": f"{issuer}/.well-known/openid-configuration", "issuer": issuer,
+            "try": f"{issuer}/apps/{client.client_id}/try"}
+
+
+@bp.get("/apps")
+def apps() -> Response:
+    return page("apps.html", rows=registration.list_clients(), console_id=CONSOLE_CLIENT_ID)
+
+
+@bp.route("/apps/new", methods=["GET", "POST"])
+def app_new() -> Response:
+    form = ClientForm()
+    if request.method == "POST":
+        values = _values(form)
+        try:
+            client, secret = registration.create_client(form.name.data or "", values.pop("redirect_uris"),
+                                                        public=bool(form.public.data), **values)
+        except ValidationError as exc:
+            attach(form, exc, FIELDS)
+            return page("app_form.html", status=400, form=form, client=None)
+        return page("app_show.html", client=client, secret=secret, links=_settings(client), form=ActionForm())
+    return page("app_form.html", form=form, client=None)
+
+
+@bp.get("/apps/<client_id>")
+def app_show(client_id: str) -> Response:
+    client = _client(client_id)
+    return page("app_show.html", client=client, secret=None, links=_settings(client), form=ActionForm())
+
+
+@bp.route("/apps/<client_id>/edit", methods=["GET", "POST"])
+def app_edit(client_id: str) -> Response:
+    client = _client(client_id)
+    if client.client_id == CONSOLE_CLIENT_ID:
+        abort(403)  # the console's own sign-in follows the issuer; editing it could lock every admin out
+    if request.method == "GET":
+        form = ClientForm(data={
+            "name": client.name, "redirect_uris": "\n".join(client.redirect_uris),
+            "logout_uris": "\n".join(client.post_logout_redirect_uris), "web_origins": "\n".join(client.web_origins),
+            "connections": "\n".join(c.identifier for c in client.connections), "public": client.public,
+            "third_party": client.third_party, "try_page": client.try_page,
+            "resource_server": client.resource_server, "id_token_alg": client.id_token_signed_response_alg})
+        return page("app_form.html", form=form, client=client)
+    form = ClientForm()
+    values = _values(form)
+    try:
+        registration.update_client(client, name=form.name.data, **values)
+    except ValidationError as exc:
+        attach(form, exc, FIELDS)
+        return page("app_form.html", status=400, form=form, client=client)
+    return redirect(f"/admin/apps/{client.client_id}", 303)
+
+
+@bp.post("/apps/<client_id>/rotate-secret")
+def app_rotate_secret(client_id: str) -> Response:
+    client = _client(client_id)
+    if (stale := stale_signin(f"/admin/apps/{client.client_id}")) is not None:
+        return stale
+    try:
+        secret = registration.rotate_secret(client)
+    except ValidationError:
+        abort(400)
+    return page("app_show.html", client=client, secret=secret, links=_settings(client), form=ActionForm())

@@ -1,0 +1,108 @@
+"""Users screen (SPEC §12 screen 4): search, keyset pagination, the user page, block/unblock, sign out
+everywhere — through the same ``accounts/admin.py`` functions as ``idp-bridge user``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import abort, g, redirect, request
+from sqlalchemy import or_
+from werkzeug.wrappers import Response
+
+from idp_bridge import audit
+from idp_bridge.accounts import admin as accounts
+from idp_bridge.accounts.models import Identity, User
+from idp_bridge.admin import bp
+from idp_bridge.admin.forms import ActionForm
+from idp_bridge.admin.views.render import page
+from idp_bridge.extensions import db
+from idp_bridge.numbers import parse_int_or
+from idp_bridge.oidc.lookup import lookup_key
+from idp_bridge.oidc.sso import revoke_everything_of
+
+PAGE = 50
+
+
+def search(query: str, blocked_only: bool, before: int, limit: int = PAGE) -> list[User]:
+    """Newest first by primary key (a stable order), ``before`` as the keyset cursor: each page is one index
+    range scan however deep it is. An exact sub/openid/unionid, or a name prefix (case-insensitive)."""
+    statement = db.select(User).order_by(User.id.desc()).limit(limit)
+    if before:
+        statement = statement.where(User.id < before)
+    if blocked_only:
+        statement = statement.where(User.blocked.is_(True))
+    key = lookup_key(query.strip(), 100) if query.strip() else None
+    if query.strip() and key is None:
+        return []
+    if key:
+        by_identity = db.select(Identity.user_id).where(or_(Identity.openid == key, Identity.unionid == key))
+        statement = statement.where(or_(User.sub == key, User.id.in_(by_identity),
+                                        User.name.ilike(_prefix(query.strip()))))
+    return list(db.session.scalars(statement))
+
+
+def _prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@bp.get("/users")
+def users() -> Response:
+    query = request.args.get("q", "")[:100]
+    blocked_only = request.args.get("blocked") == "1"
+    before = parse_int_or(request.args.get("before"), 0)
+    rows = search(query, blocked_only, before)
+    more = rows[-1].id if len(rows) == PAGE else None
+    return page("users.html", rows=rows, q=query, blocked_only=blocked_only, more=more, first=bool(before))
+
+
+def _user(sub: str) -> User:
+    user = accounts.get_user(sub) if lookup_key(sub) else None
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/users/<sub>")
+def user_page(sub: str) -> Response:
+    user = _user(sub)
+    identities: list[dict[str, Any]] = accounts.describe(user)["identities"]
+    return page("user.html", user=user, identities=identities, form=ActionForm(), done=request.args.get("done"))
+
+
+def _done(user: User) -> Response:
+    return redirect(f"/admin/users/{user.sub}?done=1", 303)
+
+
+@bp.post("/users/<sub>/block")
+def block(sub: str) -> Response:
+    user = _user(sub)
+    accounts.set_blocked(user, True)
+    return _done(user)
+
+
+@bp.post("/users/<sub>/unblock")
+def unblock(sub: str) -> Response:
+    user = _user(sub)
+    accounts.set_blocked(user, False)
+    return _done(user)
+
+
+@bp.post("/users/<sub>/signout")
+def sign_out_everywhere(sub: str) -> Response:
+    """Ends every SSO session and revokes every token of the user (as blocking does), leaving them able to
+    sign in again."""
+    user = _user(sub)
+    revoke_everything_of(None, user_id=user.id)
+    db.session.commit()
+    audit.record("user.signout_everywhere", actor=g.admin.sub, target=user.sub)
+    return _done(user)
+
+
+def iso(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect("/admin/users", 303)
