@@ -65,6 +65,16 @@ def _token_app() -> str | Response:
     return app_id
 
 
+def _secret_checked(endpoint: str) -> SimAccount | Response:
+    """The account named by ``appid`` and proven by ``secret`` in the query (after injected failures)."""
+    if (failure := _injected(endpoint)) is not None:
+        return failure
+    account = _accounts().get(request.args.get("appid", ""))
+    if account is None or request.args.get("secret") != account.app_secret:
+        return _wechat_error(40125, "invalid appsecret")
+    return account
+
+
 @bp.post("/cgi-bin/stable_token")
 def stable_token() -> Response:
     if (failure := _injected("stable_token")) is not None:
@@ -81,11 +91,9 @@ def stable_token() -> Response:
 
 @bp.get("/cgi-bin/token")
 def legacy_token() -> Response:
-    if (failure := _injected("token")) is not None:
-        return failure
-    account = _accounts().get(request.args.get("appid", ""))
-    if account is None or request.args.get("secret") != account.app_secret:
-        return _wechat_error(40125, "invalid appsecret")
+    account = _secret_checked("token")
+    if isinstance(account, Response):
+        return account
     token, expires_in = state().issue_token(account.app_id, True, stable=False)
     return jsonify(access_token=token, expires_in=expires_in)
 
@@ -274,11 +282,9 @@ def oauth_authorize() -> Response | str:
 @bp.get("/sns/oauth2/access_token")
 def oauth_access_token() -> Response:
     """Exchange a web-authorization code (once) for the openid; the web access token is a dummy."""
-    if (failure := _injected("oauth2_access_token")) is not None:
-        return failure
-    account = _accounts().get(request.args.get("appid", ""))
-    if account is None or request.args.get("secret") != account.app_secret:
-        return _wechat_error(40125, "invalid appsecret")
+    account = _secret_checked("oauth2_access_token")
+    if isinstance(account, Response):
+        return account
     if request.args.get("grant_type") != "authorization_code":
         return _wechat_error(40002, "invalid grant_type")
     with state().lock:
