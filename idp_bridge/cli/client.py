@@ -8,6 +8,7 @@ import click
 
 from idp_bridge.cli.common import invalid_input, issuer, loader
 from idp_bridge.cli.output import emit, json_errors, json_option
+from idp_bridge.events import backchannel
 from idp_bridge.oidc import registration
 
 _load = loader(registration.get_client, "client")
@@ -32,18 +33,25 @@ def register(cli: click.Group) -> None:
     @click.option("--id-token-alg", type=click.Choice(registration.ALGS), default="RS256")
     @click.option("--resource-server/--no-resource-server", default=False,
                   help="May introspect tokens issued to other applications (an API).")
+    @click.option("--backchannel-logout-uri", help="Receives OIDC Back-Channel Logout tokens.")
     @json_option
     @json_errors
     def create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
                web_origins: tuple[str, ...], public: bool, third_party: bool, connections: tuple[str, ...],
-               try_page: bool, id_token_alg: str, resource_server: bool, as_json: bool) -> None:
+               try_page: bool, id_token_alg: str, resource_server: bool, backchannel_logout_uri: str | None,
+               as_json: bool) -> None:
         """Register an application; the secret is printed once."""
         with invalid_input():
+            if backchannel_logout_uri is not None:
+                backchannel.check_uri(backchannel_logout_uri)
             client, secret = registration.create_client(
                 name, redirect_uris, post_logout_redirect_uris=logout_uris, web_origins=web_origins,
                 public=public, third_party=third_party, connections=connections, try_page=try_page,
                 id_token_alg=id_token_alg, resource_server=resource_server)
         body: dict[str, Any] = client.describe()
+        if backchannel_logout_uri:
+            backchannel.set_uri(client.client_id, backchannel_logout_uri)
+            body["backchannel_logout_uri"] = backchannel_logout_uri
         if secret:
             body["client_secret"] = secret
         body["discovery"] = f"{issuer()}/.well-known/openid-configuration"
@@ -85,21 +93,28 @@ def register(cli: click.Group) -> None:
     @click.option("--id-token-alg", type=click.Choice(registration.ALGS))
     @click.option("--resource-server/--no-resource-server", default=None,
                   help="May introspect tokens issued to other applications.")
+    @click.option("--backchannel-logout-uri", help="Receives OIDC Back-Channel Logout tokens ('' removes it).")
     @json_option
     @json_errors
     def update(client_id: str, name: str | None, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
                web_origins: tuple[str, ...], connections: tuple[str, ...], third_party: bool | None,
                try_page: bool | None, id_token_alg: str | None, resource_server: bool | None,
-               as_json: bool) -> None:
+               backchannel_logout_uri: str | None, as_json: bool) -> None:
         """Change an application; list options replace the stored list."""
         client = _load(client_id)
         with invalid_input():
+            if backchannel_logout_uri:
+                backchannel.check_uri(backchannel_logout_uri)
             registration.update_client(
                 client, name=name, redirect_uris=list(redirect_uris) or None,
                 post_logout_redirect_uris=list(logout_uris) or None, web_origins=list(web_origins) or None,
                 connections=list(connections) or None, third_party=third_party, try_page=try_page,
                 id_token_alg=id_token_alg, resource_server=resource_server)
-        emit(client.describe(), as_json)
+        body = client.describe()
+        if backchannel_logout_uri is not None:
+            backchannel.set_uri(client.client_id, backchannel_logout_uri)
+        body["backchannel_logout_uri"] = backchannel.uri_of(client.client_id)
+        emit(body, as_json)
 
     @client_group.command("rotate-secret")
     @click.argument("client_id")

@@ -10,6 +10,8 @@ from flask import current_app
 from idp_bridge.cli.common import invalid_input, issuer, loader
 from idp_bridge.cli.output import CliInvalid, emit, json_errors, json_option
 from idp_bridge.cli.secret_input import file_options, resolve
+from idp_bridge.events import policy
+from idp_bridge.extensions import db
 from idp_bridge.wechat import connections, reach
 
 
@@ -63,8 +65,22 @@ def _reach_changes(options: dict[str, Any]) -> dict[str, Any]:
     return {name: options.pop(name, None) for name in reach.FIELDS}
 
 
+def _event_options(func: Any) -> Any:
+    """SPEC §14: what an unfollow does (unset = unchanged; a new connection keeps)."""
+    return click.option("--on-unsubscribe", type=click.Choice(policy.POLICIES), default=None,
+                        help="On unfollow: keep (default), revoke (end the sessions and refresh tokens obtained "
+                             "through this connection) or block the user.")(func)
+
+
+def _set_policy(connection: Any, on_unsubscribe: str | None) -> None:
+    if on_unsubscribe is not None:
+        policy.set_on_unsubscribe(connection.id, on_unsubscribe)
+        db.session.commit()
+
+
 def _described(connection: Any) -> dict[str, Any]:
-    return {**connections.describe(issuer(), connection), **reach.describe(connection)}
+    return {**connections.describe(issuer(), connection), **reach.describe(connection),
+            "on_unsubscribe": policy.on_unsubscribe(connection.id)}
 
 
 def register(cli: click.Group) -> None:
@@ -81,6 +97,7 @@ def register(cli: click.Group) -> None:
     @click.option("--confirm-in-wechat", is_flag=True,
                   help="After the scan, the user replies the code shown on the page in the chat to finish.")
     @_reach_options
+    @_event_options
     @json_option
     @json_errors
     def create(identifier: str, login_only: bool, confirm_in_wechat: bool, as_json: bool, **options: Any) -> None:
@@ -90,6 +107,7 @@ def register(cli: click.Group) -> None:
         file (the same for --token and --encoding-aes-key)."""
         resolve(options, SECRET_FIELDS)
         reach_changes = _reach_changes(options)
+        on_unsubscribe = options.pop("on_unsubscribe")
         for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
             if options.get(required) is None:
                 raise CliInvalid(required, "is required")
@@ -111,6 +129,7 @@ def register(cli: click.Group) -> None:
                 confirm_in_wechat=confirm_in_wechat,
             )
             reach.apply(connection, reach_changes)
+        _set_policy(connection, on_unsubscribe)
         described = _described(connection)
         emit(described, as_json, None if as_json else
              f"Created connection '{identifier}'.\nPaste this server URL into the WeChat console "
@@ -145,6 +164,7 @@ def register(cli: click.Group) -> None:
     @click.option("--confirm-in-wechat/--no-confirm-in-wechat", default=None)
     @click.option("--drop-previous-aes-key", is_flag=True, help="Finish a key change: forget the previous key.")
     @_reach_options
+    @_event_options
     @json_option
     @json_errors
     def update(identifier: str, as_json: bool, **options: Any) -> None:
@@ -153,11 +173,13 @@ def register(cli: click.Group) -> None:
         Secrets can come from standard input ('-') or --…-file PATH, as for create."""
         resolve(options, SECRET_FIELDS)
         reach_changes = _reach_changes(options)
+        on_unsubscribe = options.pop("on_unsubscribe")
         connection = _load(identifier)
         with invalid_input():
             reach.validate({**reach.describe(connection), **{k: v for k, v in reach_changes.items() if v is not None}})
             connections.update_connection(_secret_key(), connection, **options)
             reach.apply(connection, reach_changes)
+        _set_policy(connection, on_unsubscribe)
         emit(_described(connection), as_json)
 
     @connection_group.command("delete")

@@ -39,7 +39,9 @@ def metadata(issuer: str) -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # OIDC Back-Channel Logout 1.0 §2.1: logout tokens carry sid (SPEC §14).
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
     OpenIDProviderMetadata(doc).validate()
     return doc
