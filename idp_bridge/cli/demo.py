@@ -50,6 +50,15 @@ def demo_overrides(host: str, port: int) -> dict[str, object]:
     return overrides
 
 
+def _admin_invite(app: Flask) -> str:
+    """A one-time console invite (SPEC §12), so a newcomer reaches /admin/ through the simulator."""
+    from idp_bridge.admin import admins
+
+    with app.app_context():
+        token, _ = admins.create_invite("admin")
+    return admins.invite_url(settings_of(app).issuer, token)
+
+
 def build_demo_app(host: str, port: int) -> tuple[Flask, str]:
     import flask_migrate
 
@@ -86,6 +95,8 @@ def register(cli: click.Group) -> None:
         click.echo("")
         click.secho("idp-bridge demo is running", bold=True)
         click.echo(f"  Try login:   {issuer}/apps/{client_id}/try")
+        if settings_of(app).admin:
+            click.echo(f"  Console:     {_admin_invite(app)}  (one-time admin invite, 24 h)")
         click.echo(f"  Discovery:   {issuer}/.well-known/openid-configuration")
         click.echo("  On the login page, open the simulated phone (link under the QR code) and press Follow.")
         click.echo("  The WeChat simulator is ON: this is a demo, never a production set-up.\n")

@@ -32,6 +32,10 @@ def test_demo_serves_with_gunicorn_and_a_follow_login_works(tmp_path: Path) -> N
         try_url = re.search(r"Try login:\s+(\S+)", printed)
         assert try_url, printed
         assert requests.get(try_url.group(1), timeout=10).status_code == 200
+        console = re.search(r"Console:\s+(\S+)", printed)
+        assert console, printed
+        first = requests.get(console.group(1), timeout=10, allow_redirects=False)
+        assert first.status_code == 303 and "/oauth/authorize?" in first.headers["Location"]
         client_id = try_url.group(1).rstrip("/").split("/")[-2]
         browser = Browser(base)
         assert browser.start(client_id, redirect_uri=f"{base}/apps/{client_id}/callback").status_code == 200
