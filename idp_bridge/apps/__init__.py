@@ -24,7 +24,8 @@ def try_login(client_id: str) -> Response:
     issuer = current_settings().issuer
     redirect_uri = try_redirect_uri(issuer, client_id)
     body = render_template("apps/try.html", client=client, issuer=issuer, redirect_uri=redirect_uri,
-                           usable=redirect_uri in client.redirect_uris and client.public)
+                           usable=redirect_uri in client.redirect_uris and client.public,
+                           simulator=current_settings().simulator)
     return Response(body, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
 

@@ -33,6 +33,11 @@ def _ensure_demo_data(app: Flask) -> str:
             token="".join(secrets.choice(alphabet) for _ in range(16)), encryption="safe",
             encoding_aes_key="".join(secrets.choice(alphabet) for _ in range(43)),
             reply_text="欢迎！你已登录 idp-bridge 演示。", scene_prefix="demo_")
+    demo_connection = get_connection(DEMO_CONNECTION)
+    if demo_connection is not None and not (demo_connection.web_auth and demo_connection.code_login):
+        from idp_bridge.wechat import reach
+
+        reach.apply(demo_connection, {"web_auth": True, "code_login": True})  # all three ways (SPEC §13)
     client = db.session.scalar(db.select(Client).where(Client.name == DEMO_APP_NAME))
     if client is None:
         client, _ = create_client(DEMO_APP_NAME, [settings.issuer + "/apps/pending/callback"], public=True,
@@ -99,5 +104,7 @@ def register(cli: click.Group) -> None:
             click.echo(f"  Console:     {_admin_invite(app)}  (one-time admin invite, 24 h)")
         click.echo(f"  Discovery:   {issuer}/.well-known/openid-configuration")
         click.echo("  On the login page, open the simulated phone (link under the QR code) and press Follow.")
+        click.echo("  Or send the page's sign-in code from the simulated chat, or open the try page with a WeChat")
+        click.echo("  user agent (…MicroMessenger/8.0…) to sign in by web authorization: the try page says how.")
         click.echo("  The WeChat simulator is ON: this is a demo, never a production set-up.\n")
         serve_demo(host, port)

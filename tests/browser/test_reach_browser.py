@@ -269,3 +269,22 @@ def test_wechat_error_during_the_exchange_falls_back_to_the_qr(app: Flask, chrom
         expect(wechat.locator("#rp-signed-in")).to_be_visible()
     finally:
         context.close()
+
+
+def test_try_page_pop_up_inside_wechat_and_the_three_ways(app: Flask, chromium: Browser, try_client: str,
+                                                         live_url: str, database_url: str) -> None:
+    configure(app, web_auth=True, code_login=True)
+    context = _wechat_context(chromium, live_url, "Olga")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_url}/apps/{try_client}/try")
+        expect(page.locator("#try-ways")).to_contain_text("MicroMessenger")
+        expect(page.locator("#try-ways")).to_contain_text("Send a code")
+        with page.expect_popup():
+            page.click("#try-signin")
+        expect(page.locator("#try-status")).to_have_attribute("data-state", "signed-in", timeout=15_000)
+        assert json.loads(page.inner_text("#try-claims"))["openid"] == openid_for(APP_ID, "Olga")
+        if database_url.startswith("sqlite"):
+            shot(page, "login-mobile-try-wechat")
+    finally:
+        context.close()

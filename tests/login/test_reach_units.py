@@ -139,3 +139,14 @@ def test_guess_counter_counts_before_evaluating_and_is_purged_only_after_its_win
         later = now + 2 * codes.GUESS_WINDOW_SECONDS
         stale = db.session.scalars(db.select(ratelimit.RateCounter.key).where(ratelimit.stale_counters(later))).all()
         assert key in stale
+
+
+def test_demo_enables_web_auth_and_code_login(app: Flask) -> None:
+    from idp_bridge.cli.demo import DEMO_CONNECTION, _ensure_demo_data
+    from idp_bridge.wechat.connections import get_connection
+
+    with app.app_context():
+        _ensure_demo_data(app)
+        connection = get_connection(DEMO_CONNECTION)
+        assert connection is not None and connection.web_auth and connection.code_login
+        assert connection.account_type == "service"  # QR logins keep working too
