@@ -288,3 +288,18 @@ def test_try_page_pop_up_inside_wechat_and_the_three_ways(app: Flask, chromium: 
             shot(page, "login-mobile-try-wechat")
     finally:
         context.close()
+
+
+def test_code_sent_from_the_simulated_chat_page(app: Flask, page: Page, context: BrowserContext,
+                                               rp: dict[str, str]) -> None:
+    configure(app, code_login=True)
+    code = _code_page(page, rp)
+    with page.expect_popup() as chat_info:
+        page.click("#simulator-chat-link")
+    chat = chat_info.value
+    chat.fill("#user", "Pat")
+    chat.fill("#sim-content", code)
+    chat.click("#sim-send")
+    expect(chat.locator("#sim-reply")).to_contain_text("ACME Shop")
+    expect(page.locator("#rp-signed-in")).to_be_visible()
+    assert json.loads(page.inner_text("#rp-claims"))["openid"] == openid_for(APP_ID, "Pat")
