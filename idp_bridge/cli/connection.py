@@ -66,21 +66,35 @@ def _reach_changes(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event_options(func: Any) -> Any:
-    """SPEC §14: what an unfollow does (unset = unchanged; a new connection keeps)."""
+    """SPEC §14: what an unfollow does, and pass-through (unset = unchanged; a new connection keeps, no
+    forwarding)."""
+    func = click.option("--forward-url", default=None,
+                        help="Pass every push the bridge does not consume on to this backend, re-signed as WeChat "
+                             "would send it (mode 1 with pass-through); '' stops forwarding.")(func)
     return click.option("--on-unsubscribe", type=click.Choice(policy.POLICIES), default=None,
                         help="On unfollow: keep (default), revoke (end the sessions and refresh tokens obtained "
                              "through this connection) or block the user.")(func)
 
 
-def _set_policy(connection: Any, on_unsubscribe: str | None) -> None:
-    if on_unsubscribe is not None:
-        policy.set_on_unsubscribe(connection.id, on_unsubscribe)
-        db.session.commit()
+def _pop_policy(options: dict[str, Any]) -> dict[str, Any]:
+    changes = {"on_unsubscribe": options.pop("on_unsubscribe"), "forward_url": options.pop("forward_url")}
+    if changes["forward_url"]:
+        with invalid_input():
+            policy.set_forward_url(0, changes["forward_url"], validate_only=True)
+    return changes
+
+
+def _set_policy(connection: Any, changes: dict[str, Any]) -> None:
+    if changes["on_unsubscribe"] is not None:
+        policy.set_on_unsubscribe(connection.id, changes["on_unsubscribe"])
+    if changes["forward_url"] is not None:
+        policy.set_forward_url(connection.id, changes["forward_url"])
+    db.session.commit()
 
 
 def _described(connection: Any) -> dict[str, Any]:
     return {**connections.describe(issuer(), connection), **reach.describe(connection),
-            "on_unsubscribe": policy.on_unsubscribe(connection.id)}
+            "on_unsubscribe": policy.on_unsubscribe(connection.id), "forward_url": policy.forward_url(connection.id)}
 
 
 def register(cli: click.Group) -> None:
@@ -107,7 +121,7 @@ def register(cli: click.Group) -> None:
         file (the same for --token and --encoding-aes-key)."""
         resolve(options, SECRET_FIELDS)
         reach_changes = _reach_changes(options)
-        on_unsubscribe = options.pop("on_unsubscribe")
+        policy_changes = _pop_policy(options)
         for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
             if options.get(required) is None:
                 raise CliInvalid(required, "is required")
@@ -129,7 +143,7 @@ def register(cli: click.Group) -> None:
                 confirm_in_wechat=confirm_in_wechat,
             )
             reach.apply(connection, reach_changes)
-        _set_policy(connection, on_unsubscribe)
+        _set_policy(connection, policy_changes)
         described = _described(connection)
         emit(described, as_json, None if as_json else
              f"Created connection '{identifier}'.\nPaste this server URL into the WeChat console "
@@ -173,13 +187,13 @@ def register(cli: click.Group) -> None:
         Secrets can come from standard input ('-') or --…-file PATH, as for create."""
         resolve(options, SECRET_FIELDS)
         reach_changes = _reach_changes(options)
-        on_unsubscribe = options.pop("on_unsubscribe")
+        policy_changes = _pop_policy(options)
         connection = _load(identifier)
         with invalid_input():
             reach.validate({**reach.describe(connection), **{k: v for k, v in reach_changes.items() if v is not None}})
             connections.update_connection(_secret_key(), connection, **options)
             reach.apply(connection, reach_changes)
-        _set_policy(connection, on_unsubscribe)
+        _set_policy(connection, policy_changes)
         emit(_described(connection), as_json)
 
     @connection_group.command("delete")

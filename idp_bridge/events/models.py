@@ -113,9 +113,11 @@ class ClientBackchannel(db.Model):  # type: ignore[name-defined]
 
 
 class ConnectionPolicy(db.Model):  # type: ignore[name-defined]
-    """Per-connection event settings (SPEC §14): what an unfollow does (keep | revoke | block)."""
+    """Per-connection event settings (SPEC §14): what an unfollow does (keep | revoke | block), and where the
+    pushes the bridge does not consume are passed on (``forward_url``, pass-through)."""
 
     __tablename__ = "connection_policies"
 
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True)
     on_unsubscribe: Mapped[str] = mapped_column(String(8), default="keep")
+    forward_url: Mapped[str | None] = mapped_column(Text, nullable=True)

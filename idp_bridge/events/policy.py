@@ -11,6 +11,7 @@ from __future__ import annotations
 from idp_bridge import signals
 from idp_bridge.accounts.models import User
 from idp_bridge.events.models import ConnectionPolicy
+from idp_bridge.events.ssrf import TargetRefused, check_url_shape
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import SsoSession, Token
 from idp_bridge.timeutil import utcnow
@@ -24,15 +25,38 @@ def on_unsubscribe(connection_id: int) -> str:
     return row.on_unsubscribe if row is not None else "keep"
 
 
+def _row(connection_id: int) -> ConnectionPolicy:
+    row = db.session.get(ConnectionPolicy, connection_id)
+    if row is None:
+        row = ConnectionPolicy(connection_id=connection_id, on_unsubscribe="keep")
+        db.session.add(row)
+    return row
+
+
 def set_on_unsubscribe(connection_id: int, value: str) -> None:
     """Set the policy (in the caller's transaction)."""
     if value not in POLICIES:
         raise ValidationError("on_unsubscribe", f"must be one of {', '.join(POLICIES)}")
+    _row(connection_id).on_unsubscribe = value
+
+
+def forward_url(connection_id: int) -> str | None:
     row = db.session.get(ConnectionPolicy, connection_id)
-    if row is None:
-        db.session.add(ConnectionPolicy(connection_id=connection_id, on_unsubscribe=value))
-    else:
-        row.on_unsubscribe = value
+    return row.forward_url if row is not None else None
+
+
+def set_forward_url(connection_id: int, url: str | None, *, validate_only: bool = False) -> None:
+    """Pass-through target (SPEC §14), ``''``/None to stop forwarding; in the caller's transaction.
+
+    Shape only (http(s), no credentials): the target is the operator's own WeChat backend, usually on a
+    private network, and only an administrator sets it."""
+    if url:
+        try:
+            check_url_shape(url)
+        except TargetRefused as exc:
+            raise ValidationError("forward_url", str(exc)) from None
+    if not validate_only:
+        _row(connection_id).forward_url = url or None
 
 
 def apply_unfollow(connection_id: int, user_id: int) -> None:

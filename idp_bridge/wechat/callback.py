@@ -79,17 +79,19 @@ def _dispatch_text(connection: Connection, message: messages.TextMessage) -> Tex
     return _run_claimed(connection, message, lambda: on_text(connection.id, message.from_user, message.content))
 
 
-def _dispatch(connection: Connection, message: messages.Message) -> str | None:
+def _dispatch(connection: Connection, message: messages.Message) -> tuple[str | None, bool]:
+    """The passive reply text, and whether the bridge consumed the push (a login event of the connection's
+    scene prefix, or a login text): only unconsumed pushes are passed through (SPEC §14)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if isinstance(message, messages.TextMessage):
         outcome = _dispatch_text(connection, message)
-        return outcome.reply if outcome is not None else None
+        return (outcome.reply, outcome.consumed) if outcome is not None else (None, True)
     scene = messages.login_scene(message, connection.scene_prefix)
     on_login = login_event_handler(app)
     if scene is None or on_login is None or not isinstance(message, messages.Event):
         if isinstance(message, messages.SubscribeEvent | messages.UnsubscribeEvent):
-            return _run_claimed(connection, message, lambda: _followed(connection, message, None))
-        return None
+            _run_claimed(connection, message, lambda: _followed(connection, message, None))
+        return None, False
     event = LoginEvent(
         connection_id=connection.id,
         connection_identifier=connection.identifier,
@@ -105,7 +107,7 @@ def _dispatch(connection: Connection, message: messages.Message) -> str | None:
         _followed(connection, message, scene)
         return on_login(event)
 
-    return _run_claimed(connection, message, follow_then_login)
+    return _run_claimed(connection, message, follow_then_login), True
 
 
 def _followed(connection: Connection, message: messages.Message, scene: str | None) -> None:
@@ -142,13 +144,14 @@ def events(identifier: str) -> Response:
     try:
         if request.method == "GET":
             return _text(inbound.verify_url(params, secrets_.token, time.time()))
-        verified = inbound.verify_push(params, _read_body(), secrets_, connection.encryption, connection.app_id,
+        body = _read_body()
+        verified = inbound.verify_push(params, body, secrets_, connection.encryption, connection.app_id,
                                        time.time(), claims.DatabaseReplayGuard(connection.id))
     except inbound.PushRefused as refusal:
         log.warning("refused push on connection %s: %s", identifier, refusal.reason)
         return _text(refusal.reason, refusal.status)
     try:
-        reply = _dispatch(connection, verified.message)
+        reply, consumed = _dispatch(connection, verified.message)
     except Busy:
         log.info("push on connection %s is being processed by another worker; asking WeChat to retry",
                  identifier)
@@ -157,6 +160,12 @@ def events(identifier: str) -> Response:
         # Not "success": WeChat then re-delivers, and the claim was released so the retry is processed.
         log.exception("login handler failed on connection %s", identifier)
         return _text("temporarily unavailable", 503)
+    if not consumed and not reply:
+        from idp_bridge.events import passthrough
+
+        forwarded = passthrough.forward(connection, secrets_, verified, body)
+        if forwarded is not None:
+            return forwarded
     return _reply(connection, secrets_, verified, reply)
 
 

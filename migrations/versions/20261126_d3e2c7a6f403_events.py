@@ -94,6 +94,7 @@ def upgrade():
     op.create_table('connection_policies',
     sa.Column('connection_id', sa.Integer(), nullable=False),
     sa.Column('on_unsubscribe', sa.String(length=8), nullable=False),
+    sa.Column('forward_url', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_connection_policies_connection_id_connections'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('connection_id', name=op.f('pk_connection_policies'))
     )
