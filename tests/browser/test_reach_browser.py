@@ -303,3 +303,23 @@ def test_code_sent_from_the_simulated_chat_page(app: Flask, page: Page, context:
     expect(chat.locator("#sim-reply")).to_contain_text("ACME Shop")
     expect(page.locator("#rp-signed-in")).to_be_visible()
     assert json.loads(page.inner_text("#rp-claims"))["openid"] == openid_for(APP_ID, "Pat")
+
+
+def test_phone_page_in_chinese_offers_the_qr_and_the_code(app: Flask, chromium: Browser, rp: dict[str, str],
+                                                          live_url: str, database_url: str) -> None:
+    configure(app, code_login=True)
+    context = chromium.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True, has_touch=True,
+                                   extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    try:
+        page = context.new_page()
+        page.goto(f"{rp['url']}/start")
+        expect(page.locator("#album-hint")).to_contain_text("相册")
+        expect(page.locator("#code-login")).to_contain_text("请勿向他人展示")
+        code = shown_code(page)
+        if database_url.startswith("sqlite"):
+            page.locator("#code-login").scroll_into_view_if_needed()
+            shot(page, "login-mobile-qr-and-code-zh")
+        send_text(live_url, "Uma", code)
+        expect(page.locator("#rp-signed-in")).to_be_visible()
+    finally:
+        context.close()
