@@ -323,3 +323,19 @@ def test_phone_page_in_chinese_offers_the_qr_and_the_code(app: Flask, chromium: 
         expect(page.locator("#rp-signed-in")).to_be_visible()
     finally:
         context.close()
+
+
+def test_the_page_renews_the_code_when_its_five_minutes_are_over(app: Flask, page: Page, rp: dict[str, str],
+                                                                  live_url: str) -> None:
+    """The page's own timer (not a session expiry): after the code's life it loads a fresh code."""
+    configure(app, code_login=True)
+    page.clock.install()
+    first = _code_page(page, rp)
+    seconds = int(page.get_attribute("#login-root", "data-code-seconds") or "0")
+    assert 290 <= seconds <= 300
+    page.clock.run_for((seconds + 1) * 1000)
+    expect(page.locator("#login-code")).not_to_have_text(first, timeout=15_000)
+    second = shown_code(page)
+    assert "not valid" in (send_text(live_url, "Vera", first)["reply"] or "")  # one live code per session
+    send_text(live_url, "Vera", second)
+    expect(page.locator("#rp-signed-in")).to_be_visible()
