@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
+from idp_bridge.login.code_format import normalise
 from idp_bridge.wechat import inbound, messages
 
 
@@ -78,14 +79,24 @@ def _decrypted_message(body: bytes, aes_keys: Sequence[str], app_id: str) -> mes
         return None
 
 
-def is_login_event(body: bytes, *, scene_prefix: str, app_id: str, aes_keys: tuple[str, ...] = ()) -> bool:
-    """True when the *decrypted* push is a subscribe/SCAN for one of the bridge's login scenes.
+def _for_bridge(message: messages.Message | None, scene_prefix: str, code_login: bool) -> bool:
+    """A login scan of one of the bridge's scenes, or (``code_login``) a chat text shaped like a sign-in code."""
+    if message is None:
+        return False
+    if code_login and isinstance(message, messages.TextMessage) and normalise(message.content) is not None:
+        return True
+    return messages.login_scene(message, scene_prefix) is not None
+
+
+def is_login_event(body: bytes, *, scene_prefix: str, app_id: str, aes_keys: tuple[str, ...] = (),
+                   code_login: bool = False) -> bool:
+    """True when the *decrypted* push is a subscribe/SCAN for one of the bridge's login scenes, or, for a
+    connection with send-a-code (``code_login``, SPEC §13), a chat text shaped like a sign-in code.
 
     The plaintext copy of a compatible-mode body is ignored, and a body without ``<Encrypt>`` is never a
     login event here: only the encrypted copy is covered by a signature.
     """
-    message = _decrypted_message(body, aes_keys, app_id)
-    return message is not None and messages.login_scene(message, scene_prefix) is not None
+    return _for_bridge(_decrypted_message(body, aes_keys, app_id), scene_prefix, code_login)
 
 
 def forward(
@@ -100,12 +111,14 @@ def forward(
     token: str | None = None,
     session: requests.Session | None = None,
     timeout: float = 4.0,
+    code_login: bool = False,
 ) -> Forwarded | None:
     """Forward a login push to ``bridge_url`` (the connection's callback URL); ``None`` if not a login push.
 
     With ``token`` (the connection's Token) the push is fully verified here first — timestamp, ``signature``,
     ``msg_signature`` — and a forgery raises :class:`NotForwardable` without reaching the bridge; without it the
     bridge alone verifies. ``timeout`` stays under WeChat's 5 s so that your server can still answer in time.
+    ``code_login`` also forwards chat texts shaped like a sign-in code (connections with send-a-code).
     """
     keys = tuple(k for k in (encoding_aes_key, previous_aes_key) if k)
     if not keys:
@@ -123,7 +136,7 @@ def forward(
                                           _NoReplayMemory()).message
         except inbound.PushRefused as refused:
             raise NotForwardable(refused.reason, refused.status) from None
-    if message is None or messages.login_scene(message, scene_prefix) is None:
+    if not _for_bridge(message, scene_prefix, code_login):
         return None
     http = session or requests.Session()
     separator = "&" if "?" in bridge_url else "?"

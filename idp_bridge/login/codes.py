@@ -23,6 +23,7 @@ from idp_bridge import audit, ratelimit
 from idp_bridge.accounts.resolve import resolve
 from idp_bridge.extensions import db
 from idp_bridge.login import sessions
+from idp_bridge.login.code_format import ALPHABET, LENGTH, normalise
 from idp_bridge.login.dispatcher import app_name_of, decide, unionid_of
 from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import State
@@ -31,14 +32,10 @@ from idp_bridge.wechat.dispatch import TextOutcome
 from idp_bridge.wechat.models import Connection
 
 log = logging.getLogger(__name__)
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 32 symbols, 5 bits each
-LENGTH = 8
 CODE_SECONDS = 5 * 60
 GUESSES_PER_WINDOW = 5
 GUESS_WINDOW_SECONDS = ratelimit.GUESS_WINDOW_SECONDS  # 10 minutes
 GUESS_KEY_PREFIX = ratelimit.GUESS_PREFIX
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
-_IGNORED = str.maketrans("", "", " -_\t\u3000\uff0d")  # spaces, dashes (ASCII and full-width)
 SIGNED_IN = "已登录「{app}」。/ You are signed in to {app}."
 NOT_VALID = "该登录码无效或已过期，请核对登录页。/ That sign-in code is not valid or has expired."
 
@@ -58,15 +55,6 @@ def generate() -> str:
 def display(code: str) -> str:
     """``K7PM3QXD`` → ``K7PM-3QXD``: two groups of four are easier to read and type."""
     return f"{code[:4]}-{code[4:]}"
-
-
-def normalise(text: str) -> str | None:
-    """What a person sent, as a code: case, spaces and dashes ignored, look-alike letters mapped; ``None`` when
-    the text is not code-shaped at all (an ordinary chat message, which this module leaves alone)."""
-    candidate = text.strip().upper().translate(_IGNORED).translate(_LOOKALIKES)
-    if len(candidate) != LENGTH or any(ch not in ALPHABET for ch in candidate):
-        return None
-    return candidate
 
 
 def code_digest(code: str) -> str:

@@ -80,3 +80,33 @@ def test_code_login_on_a_confirm_in_wechat_connection_still_confirms(app: Flask,
     assert "Confirmed" in (_text(live_url, "Tina", confirm)["reply"] or "")
     listener.join(10)
     assert browser.events[-1]["state"] == "succeeded"
+
+
+def test_mode_2_forwards_code_texts_only_when_asked(app: Flask, live_url: str, make_connection: Any) -> None:
+    import time
+    from urllib.parse import urlencode
+
+    from idp_bridge.forwarding import forward
+    from idp_bridge.simulator.push import build_push, read_reply, render_text_message
+    from idp_bridge.simulator.state import openid_for
+    from tests.login.conftest import AES
+
+    browser, code = _code_browser(app, live_url, make_connection)
+    openid = openid_for(APP_ID, "Walt")
+
+    def push(content: str) -> Any:
+        xml = render_text_message("gh_x", openid, content, int(time.time()), int(time.time() * 1000))
+        return build_push(xml, token="Token123", mode="safe", app_id=APP_ID, openid=openid, to_user="gh_x",
+                          encoding_aes_key=AES)
+
+    url = f"{live_url}/connections/social/codes/events"
+    options: dict[str, Any] = {"scene_prefix": "cd_", "app_id": APP_ID, "encoding_aes_key": AES}
+    chat, attempt = push("hello"), push(code.lower())
+    assert forward(urlencode(chat.params), chat.body, url, code_login=True, **options) is None
+    assert forward(urlencode(attempt.params), attempt.body, url, **options) is None  # not asked: stays with you
+    answer = forward(urlencode(attempt.params), attempt.body, url, code_login=True, **options)
+    assert answer is not None and answer.status == 200
+    assert "Codes App" in (read_reply(answer.body, token="Token123", app_id=APP_ID, encoding_aes_key=AES) or "")
+    with app.app_context():
+        row = db.session.get(LoginSession, browser.login_session)
+        assert row is not None and row.state == "succeeded" and row.openid == openid
