@@ -87,7 +87,8 @@ class Bridge:
 
 
 @contextmanager
-def bridge(database_url: str, workers: int, threads: int = 64, redis_url: str | None = None) -> Iterator[Bridge]:
+def bridge(database_url: str, workers: int, threads: int = 64, redis_url: str | None = None,
+           extra_env: dict[str, str] | None = None) -> Iterator[Bridge]:
     """`idp-bridge serve` on a fresh database with a connection wired to a standalone simulator."""
     import logging
 
@@ -103,6 +104,7 @@ def bridge(database_url: str, workers: int, threads: int = 64, redis_url: str | 
                    IDP_BRIDGE_QR_PER_IP_PER_MINUTE="100000", IDP_BRIDGE_STREAMS_PER_IP="10000")
         if redis_url:
             env["IDP_BRIDGE_REDIS_URL"] = redis_url
+        env.update(extra_env or {})
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
         process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                                     "--threads", str(threads)], env=env, stdout=subprocess.DEVNULL,

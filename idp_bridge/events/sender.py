@@ -55,8 +55,13 @@ def _due(now: datetime) -> ColumnElement[bool]:
                 or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
 
 
+#: A claim taken by another sender between our SELECT and our UPDATE (SQLite, where there is no SKIP LOCKED).
+LOST = (0, utcnow())
+
+
 def claim(policy: Policy) -> tuple[int, datetime] | None:
-    """Claim the oldest due delivery; returns its id and our lease, or None. Commits."""
+    """Claim the oldest due delivery; returns its id and our lease, :data:`LOST` when another sender won the
+    race for it (look again at once), or None when nothing is due. Commits."""
     now = utcnow()
     chosen = db.session.scalar(select(Delivery.id).where(_due(now)).order_by(Delivery.next_attempt_at, Delivery.id)
                                .limit(1).with_for_update(skip_locked=True))
@@ -67,7 +72,7 @@ def claim(policy: Policy) -> tuple[int, datetime] | None:
     won = db.session.execute(update(Delivery).where(Delivery.id == chosen, _due(now)).values(lease_until=lease)
                              .execution_options(synchronize_session=False))
     db.session.commit()
-    return (chosen, lease) if won.rowcount == 1 else None  # type: ignore[attr-defined]
+    return (chosen, lease) if won.rowcount == 1 else LOST  # type: ignore[attr-defined]
 
 
 def _prepare(delivery: Delivery) -> tuple[dict[str, str], bytes] | str:
@@ -81,12 +86,23 @@ def _prepare(delivery: Delivery) -> tuple[dict[str, str], bytes] | str:
         return str(exc)[:200]
 
 
+_http = threading.local()
+
+
+def _session() -> requests.Session:
+    """One HTTP session per sender thread: kept-alive connections to busy receivers."""
+    session = getattr(_http, "session", None)
+    if session is None:
+        session = _http.session = requests.Session()
+    return session
+
+
 def _post(url: str, request: tuple[dict[str, str], bytes]) -> tuple[int | None, str | None]:
     """One HTTP attempt: (status, None) or (None, error). Redirects are not followed (a 3xx is a failure)."""
     headers, body = request
     try:
-        response = requests.post(url, data=body, headers=headers, allow_redirects=False,
-                                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        response = _session().post(url, data=body, headers=headers, allow_redirects=False,
+                                   timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
         response.close()
         return response.status_code, None
     except requests.RequestException as exc:
@@ -132,7 +148,8 @@ def run_once(policy: Policy = Policy()) -> bool:
     claimed = claim(policy)
     if claimed is None:
         return False
-    attempt(*claimed, policy)
+    if claimed is not LOST:
+        attempt(*claimed, policy)
     return True
 
 
