@@ -24,7 +24,9 @@ row another worker still considers live:
   (``wechat.inbound`` refuses it before the signature memory is consulted);
 - rate counters: windows that ended (``ratelimit.stale_counters``);
 - audit events: older than ``IDP_BRIDGE_AUDIT_RETENTION_DAYS``;
-- binding codes: past ``expires_at`` (``accounts.resolve`` refuses them).
+- binding codes: past ``expires_at`` (``accounts.resolve`` refuses them);
+- the events outbox (SPEC §14): delivery attempts, finished deliveries and events without deliveries, after
+  30 days (the delivery log an operator reads); a pending delivery is never purged.
 
 The condition is repeated in the ``DELETE`` itself (not only in the sub-select that picks the batch): on
 PostgreSQL a row changed by a concurrent transaction is re-checked against it, so a row that became live again
@@ -54,6 +56,7 @@ from idp_bridge import ratelimit
 from idp_bridge.accounts.models import BindingCode
 from idp_bridge.audit import AuditEvent
 from idp_bridge.config import Settings, current_settings
+from idp_bridge.events.models import Delivery, DeliveryAttempt, Event
 from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
 from idp_bridge.oidc.models import AuthorizationCode, PendingAuthorization, SsoSession, Token
@@ -64,6 +67,7 @@ log = logging.getLogger(__name__)
 
 GRACE = timedelta(minutes=5)
 PROCESSED_EVENT_RETENTION = timedelta(hours=1)
+EVENT_RETENTION = timedelta(days=30)  # the webhook delivery log (SPEC §14); pending deliveries are never purged
 DEFAULT_BATCH = 500
 DEFAULT_BUDGET_SECONDS = 30.0
 
@@ -126,6 +130,18 @@ def _binding_codes(now: datetime, _s: Settings) -> ColumnElement[bool]:
     return BindingCode.expires_at < now - GRACE
 
 
+def _delivery_attempts(now: datetime, _s: Settings) -> ColumnElement[bool]:
+    return DeliveryAttempt.at < now - EVENT_RETENTION
+
+
+def _deliveries(now: datetime, _s: Settings) -> ColumnElement[bool]:
+    return and_(Delivery.created_at < now - EVENT_RETENTION, Delivery.state != "pending")
+
+
+def _events(now: datetime, _s: Settings) -> ColumnElement[bool]:
+    return and_(Event.created_at < now - EVENT_RETENTION, ~exists().where(Delivery.event_id == Event.id))
+
+
 # Order matters only for efficiency: pending authorizations before the login sessions that wait for them to end,
 # tokens before the codes that wait for their tokens to go.
 RULES: tuple[Rule, ...] = (
@@ -139,6 +155,9 @@ RULES: tuple[Rule, ...] = (
     Rule("rate_counters", ratelimit.RateCounter, ratelimit.RateCounter.key, _counters),
     Rule("audit_events", AuditEvent, AuditEvent.id, _audit),
     Rule("binding_codes", BindingCode, BindingCode.id, _binding_codes),
+    Rule("delivery_attempts", DeliveryAttempt, DeliveryAttempt.id, _delivery_attempts),
+    Rule("deliveries", Delivery, Delivery.id, _deliveries),
+    Rule("events", Event, Event.id, _events),
 )
 
 
