@@ -5,11 +5,12 @@ the domain functions the CLI calls (oidc/registration.py, accounts/admin.py, adm
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 
 from idp_bridge.admin.models import ROLES
 from idp_bridge.oidc.registration import ALGS
 from idp_bridge.validation import ValidationError
+from idp_bridge.wechat.connections import ASSOCIATIONS, ENCRYPTION_MODES
 
 
 class ActionForm(FlaskForm):
@@ -43,3 +44,24 @@ def attach(form: FlaskForm, error: ValidationError, mapping: dict[str, str]) -> 
     field = getattr(form, mapping.get(error.field, error.field), None)
     target = field if field is not None else form.name
     target.errors = [*list(target.errors or []), f"{error.field}: {error.rule}"]
+
+
+class ConnectionForm(FlaskForm):
+    """Secrets are write-only: on edit an empty field keeps the stored value ("replace" semantics)."""
+
+    identifier = StringField("identifier")
+    display_name = StringField("display_name")
+    app_id = StringField("app_id")
+    app_secret = PasswordField("app_secret")
+    token = StringField("token")
+    encryption = SelectField("encryption", choices=list(ENCRYPTION_MODES), default="safe")
+    encoding_aes_key = StringField("encoding_aes_key")
+    association = SelectField("association", choices=list(ASSOCIATIONS), default="none")
+    reply_text = TextAreaField("reply_text")
+    scene_prefix = StringField("scene_prefix")
+    login_only = BooleanField("login_only")
+    confirm_in_wechat = BooleanField("confirm_in_wechat")
+
+
+class DeleteForm(FlaskForm):
+    confirm = StringField("confirm")

@@ -26,5 +26,5 @@ def scan_in(page: Page, live_url: str, user: str, action: str = "follow") -> Non
 def console_signin(page: Page, live_url: str, cli_run: Any, user: str, role: str = "admin") -> None:
     page.goto(invite(cli_run, role))
     scan_in(page, live_url, user)
-    page.wait_for_url(f"{live_url}/admin/users")
+    page.wait_for_url(f"{live_url}/admin/overview")
     expect(page.locator(".me")).to_contain_text(f"({role})")

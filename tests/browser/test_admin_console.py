@@ -43,6 +43,7 @@ def test_invite_signs_in_and_users_screen_blocks_unblocks_and_signs_out(
     scan_in(visitor, live_url, "Vera")
     expect(visitor.locator("#rp-signed-in")).to_be_visible()
     vera = _sub_of(app, "Vera")
+    page.goto(f"{live_url}/admin/users")
     page.fill("#q", openid_for(APP_ID, "Vera"))
     page.click("form[role=search] button")
     expect(page.locator("#users tbody tr")).to_have_count(1)
@@ -200,3 +201,77 @@ def test_unknown_wechat_account_is_refused(app: Flask, page: Page, live_url: str
     phone(live_url, ticket_of(page), "Mallory", "follow")
     expect(page.locator("#denied")).to_be_visible()
     assert page.request.get(f"{live_url}/admin/users", max_redirects=0).status == 303
+
+
+def test_connection_bad_key_then_good_then_check(app: Flask, page: Page, live_url: str, cli_run: Any,
+                                                make_connection: Any, database_url: str) -> None:
+    import requests
+
+    from idp_bridge.wechat.models import Connection
+
+    make_connection()  # the admin's own way in
+    console_signin(page, live_url, cli_run, "Olga")
+    page.goto(f"{live_url}/admin/connections")
+    page.click("#new-connection")
+    page.fill("#identifier", "shop")
+    page.fill("#display_name", "ACME Shop 服务号")
+    page.fill("#app_id", "wx00112233445566ff")
+    page.fill("#app_secret", "0123456789abcdef0123456789abcdef")
+    page.fill("#encoding_aes_key", "too-short")
+    page.click("#save")
+    # The words of `idp-bridge connection create` (wechat/connections.py), next to the field; nothing written.
+    expect(page.locator("#encoding_aes_key-error")).to_have_text(
+        "encoding_aes_key: must be exactly 43 characters of A-Z, a-z, 0-9 (required unless encryption is plaintext)")
+    with app.app_context():
+        assert db.session.scalar(db.select(Connection).where(Connection.identifier == "shop")) is None
+    assert page.input_value("#app_secret") == ""  # a secret is never sent back to the browser
+    if database_url.startswith("sqlite"):
+        shot(page, "admin-connection-error")
+    page.fill("#app_secret", "0123456789abcdef0123456789abcdef")
+    page.fill("#encoding_aes_key", "A" * 43)
+    page.click("#save")
+    expect(page.locator("#callback-url")).to_have_text(f"{live_url}/connections/social/shop/events")
+    page.click("#check")
+    expect(page.locator("#check-result")).to_contain_text("stable_token: OK")
+    expect(page.locator("#check-result")).to_contain_text("qrcode/create: OK")
+    if database_url.startswith("sqlite"):
+        shot(page, "admin-connection")
+    # WeChat answers 40164: the page names the IP to whitelist.
+    requests.post(f"{live_url}/_simulator/control/fail", json={"endpoint": "stable_token", "errcode": 40164},
+                  timeout=10)
+    with app.app_context():  # no cached token: the check must ask for one
+        from idp_bridge.wechat.models import WeChatAccessToken
+
+        db.session.execute(db.delete(WeChatAccessToken))
+        db.session.commit()
+    page.click("#check")
+    expect(page.locator("#check-result")).to_contain_text("error 40164")
+    expect(page.locator("#check-result")).to_contain_text("Add 127.0.0.1 to the IP whitelist")
+    page.goto(f"{live_url}/admin/connections")
+    expect(page.locator("#connections")).to_contain_text("shop")
+    if database_url.startswith("sqlite"):
+        shot(page, "admin-connections")
+
+
+def test_overview_charts_are_server_rendered_svg_in_both_languages(
+        app: Flask, page: Page, live_url: str, cli_run: Any, make_connection: Any, database_url: str) -> None:
+    make_connection()
+    console_signin(page, live_url, cli_run, "Olga")  # lands on the overview
+    # Olga's own sign-in is one success in the current hour and one new user today.
+    expect(page.locator("#signins-hourly desc")).to_contain_text("success 1")
+    expect(page.locator("#new-users desc")).to_contain_text("users 1")
+    expect(page.locator("#signins-hourly title").first).to_have_text(
+        "Sign-ins per hour, last 24 hours (green: success, red: refused)")
+    expect(page.locator("#budgets")).to_contain_text("acme")
+    assert "<script" not in page.content()
+    if database_url.startswith("sqlite"):
+        shot(page, "admin-overview-en")
+    chinese = page.context.browser.new_context(locale="zh-CN", viewport={"width": 1100, "height": 800})  # type: ignore[union-attr]
+    chinese.add_cookies(page.context.cookies())
+    zh = chinese.new_page()
+    zh.goto(f"{live_url}/admin/overview")
+    expect(zh.locator("h1")).to_have_text("概览")
+    expect(zh.locator("#signins-hourly title").first).to_have_text("近 24 小时每小时登录次数（绿：成功，红：拒绝）")
+    if database_url.startswith("sqlite"):
+        shot(zh, "admin-overview-zh")
+    chinese.close()

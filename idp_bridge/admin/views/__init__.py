@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from idp_bridge.admin.views import admins, apps, audit_log, auth, keys, users  # noqa: F401
+from idp_bridge.admin.views import admins, apps, audit_log, auth, connections, keys, overview, users  # noqa: F401

@@ -105,4 +105,4 @@ def iso(value: datetime | None) -> str:
 
 @bp.get("/")
 def index() -> Response:
-    return redirect("/admin/users", 303)
+    return redirect("/admin/overview", 303)
