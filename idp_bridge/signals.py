@@ -50,3 +50,7 @@ follow_changed = _signals.signal("follow-changed")
 #: A browser signed in (the SSO session started, the authorization resumes). kwargs: ``user_id``,
 #: ``client_id``, ``connection_id`` (or None), ``pending_id``, ``sid``. Sent before the commit.
 login_completed = _signals.signal("login-completed")
+
+#: Every SSO session and token of a user is about to be revoked (block, sign out everywhere). kwargs:
+#: ``user_id``. Sent before the revocation, in its transaction.
+sessions_revoking = _signals.signal("sessions-revoking")

@@ -28,14 +28,14 @@ def _sub(user_id: int) -> str | None:
 
 
 def logout_everywhere(user_id: int, sids: list[str] | None = None, connection_id: int | None = None) -> int:
-    """Queue a logout token for every (client, session) of ``user_id`` whose tokens may still be live —
+    """Queue a logout token for every (client, session) of ``user_id`` with unrevoked tokens that may still be live —
     all of them, or only sessions ``sids``, or only tokens obtained through ``connection_id``. Returns how many."""
     sub = _sub(user_id)
     if sub is None:
         return 0
     now = utcnow()
     query = (db.select(Token.client_id, Token.sid).distinct()
-             .where(Token.user_id == user_id,
+             .where(Token.user_id == user_id, Token.revoked_at.is_(None),
                     (Token.access_expires_at > now) | (Token.refresh_expires_at > now)))
     if sids is not None:
         query = query.where(Token.sid.in_(sids))
@@ -58,7 +58,11 @@ def _identity_linked(_sender: object, *, user_id: int, connection_id: int, via: 
 
 
 def _blocked(_sender: object, *, user_id: int, **_: Any) -> None:
+    """``user.blocked``; the back-channel logouts follow from the revocation (``sessions_revoking``)."""
     emit("user.blocked", {"user": _sub(user_id)})
+
+
+def _revoking(_sender: object, *, user_id: int, **_: Any) -> None:
     logout_everywhere(user_id)
 
 
@@ -127,6 +131,7 @@ def connect() -> None:
     signals.user_blocked.connect(_blocked)
     signals.user_deleting.connect(_deleting)
     signals.sso_ended.connect(_sso_ended)
+    signals.sessions_revoking.connect(_revoking)
     signals.login_completed.connect(_login_completed)
     signals.login_decided.connect(_login_decided)
     signals.follow_changed.connect(_follow_changed)

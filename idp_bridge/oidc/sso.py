@@ -79,7 +79,9 @@ def clear_if_ended(response: Response) -> Response:
 
 def revoke_everything_of(_sender: object, *, user_id: int) -> None:
     """A blocked user keeps no live SSO session or token (receiver of ``signals.user_blocked``); the
-    sender commits."""
+    sender commits. Also the console's "sign out everywhere". Observers of ``signals.sessions_revoking`` (the
+    back-channel logouts, SPEC §14) see the sessions before they end, in this transaction."""
+    signals.sessions_revoking.send(None, user_id=user_id)
     now = utcnow()
     db.session.execute(db.update(SsoSession).where(SsoSession.user_id == user_id, SsoSession.revoked_at.is_(None))
                        .values(revoked_at=now))

@@ -196,3 +196,20 @@ def test_client_registration_of_the_back_channel_logout_uri(cli_run: Any) -> Non
     assert made["backchannel_logout_uri"] == "https://rp.example/bcl?x=1"
     cleared = cli_run("client", "update", made["client_id"], "--backchannel-logout-uri", "", "--json")
     assert cleared.exit_code == 0 and json.loads(cleared.output)["backchannel_logout_uri"] is None
+
+
+def test_sign_out_everywhere_sends_logout_tokens_once(app: Flask, live_url: str, connection_id: int,
+                                                      receiver: Receiver) -> None:
+    from idp_bridge.oidc.sso import revoke_everything_of
+
+    shop = _app(app, receiver, "shop")
+    tokens = _sign_in(live_url, Browser(live_url), shop, "Ivy")
+    sub = _id_claims(live_url, tokens)["sub"]
+    with app.app_context():
+        user_id = db.session.scalar(db.select(User.id).where(User.sub == sub))
+        for _ in range(2):  # what the console's "sign out everywhere" does; the second finds nothing live
+            revoke_everything_of(None, user_id=user_id)
+            db.session.commit()
+        drain()
+    assert validate_logout_token(live_url, receiver.wait_for(1)[0].form, shop[0])["sub"] == sub
+    assert len(receiver.requests) == 1
