@@ -85,6 +85,13 @@ def test_invite_signs_in_and_users_screen_blocks_unblocks_and_signs_out(
         expect(page.locator("#audit")).to_contain_text(action)
     if database_url.startswith("sqlite"):
         shot(page, "admin-audit")
+    exported = page.request.get(live_url + (page.get_attribute("#export", "href") or ""), max_redirects=0)
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text().splitlines()
+    assert lines[0] == "at,action,actor,target,outcome,ip,request_id"
+    assert any(",user.block," in line and f",{olga}," in line for line in lines)
+    users_csv = page.request.get(f"{live_url}/admin/users.csv?q={openid_for(APP_ID, 'Vera')}").text().splitlines()
+    assert users_csv[0] == "sub,name,blocked,created_at" and [line.split(",")[0] for line in users_csv[1:]] == [vera]
     # Sign-out ends the console session.
     page.click("#signout")
     expect(page.locator("#signin-again")).to_be_visible()
