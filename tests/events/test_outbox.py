@@ -163,3 +163,14 @@ def test_body_is_type_timestamp_data(app: Flask, receiver: Receiver) -> None:
         drain()
         body = json.loads(receiver.wait_for(1)[0].body)
         assert set(body) == {"type", "timestamp", "data"} and body["timestamp"].endswith("Z")
+
+
+def test_a_redirect_is_not_followed(app: Flask, receiver: Receiver) -> None:
+    receiver.statuses = [307]
+    with app.app_context():
+        create_webhook(receiver.url + "/moved", ["user.created"])
+        admin.create_user()
+        assert sender.run_once(FAST)
+        delivery = db.session.scalars(db.select(Delivery)).one()
+        assert (delivery.state, delivery.last_status, delivery.last_error) == ("pending", 307, "HTTP 307")
+        assert len(receiver.requests) == 1  # the Location (none here, or anywhere) was not fetched

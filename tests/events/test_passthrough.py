@@ -91,6 +91,7 @@ def test_a_text_and_a_menu_click_reach_the_backend_and_its_reply_reaches_wechat(
     assert text.status_code == 200 and _reply(text, mode) == "echo hello 你好"
     click = _wechat_sends(bridge, mode, render_event_xml(GH, OPENID, int(time.time()), "CLICK", "V1001_NEWS", None))
     assert click.status_code == 200 and _reply(click, mode) == "menu V1001_NEWS"
+    assert _count("relayed") >= 2
     assert [m.type for m in backend.seen] == ["text", "event"] and backend.seen[0].source == OPENID
     if mode != "plaintext":
         assert b"echo" not in text.content  # the backend's encrypted reply went back unchanged
@@ -108,7 +109,16 @@ def test_a_login_scan_is_not_forwarded_but_a_plain_follow_is(bridge: str, backen
 def test_a_slow_backend_still_gets_wechat_a_success_within_5_seconds(bridge: str, backend: Backend,
                                                                     mode: str) -> None:
     backend.delay = 6.0
+    timeouts = _count("timeout")
     started = time.monotonic()
     response = _wechat_sends(bridge, mode, render_text_message(GH, OPENID, "slow", int(time.time()), 7002))
     took = time.monotonic() - started
     assert (response.status_code, response.text) == (200, "success") and took < 5.0
+    assert _count("timeout") == timeouts + 1
+
+
+def _count(outcome: str) -> float:
+    """``idpb_passthrough_total{connection="acme", outcome=…}`` of this process (the bridge runs in it)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("idpb_passthrough_total", {"connection": "acme", "outcome": outcome}) or 0.0
