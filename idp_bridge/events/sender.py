@@ -10,6 +10,7 @@ at least once, and exactly once in the normal case. Receivers de-duplicate on ``
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -190,4 +191,15 @@ def start_background(app: Flask, threads: int | None = None, poll: float = 1.0,
     started = [SenderThread(app, poll, policy, name=f"idp-bridge-events-{i}") for i in range(count)]
     for thread in started:
         thread.start()
+    atexit.register(stop_all, started)
     return started
+
+
+def stop_all(threads: list[SenderThread], timeout: float = CONNECT_TIMEOUT + READ_TIMEOUT) -> None:
+    """Graceful stop (a worker exiting after SIGTERM): no new claims; deliveries in flight finish and are
+    recorded. Whatever does not finish in time keeps its lease and is retried by another sender."""
+    for thread in threads:
+        thread.stop()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))

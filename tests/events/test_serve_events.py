@@ -63,6 +63,21 @@ def test_killing_the_sender_mid_delivery_still_delivers(empty_database_url: str,
     assert got[0].headers["webhook-id"] == got[1].headers["webhook-id"]
 
 
+def test_a_graceful_stop_finishes_the_delivery_in_flight(empty_database_url: str, tmp_path: Path,
+                                                         receiver: Receiver) -> None:
+    env, port = migrated_env(empty_database_url, tmp_path, webhook_allow_private="1")
+    _cli(env, "webhook", "create", "--url", receiver.url, "--event", "user.created")
+    _cli(env, "user", "create", "--name", "Lou")
+    receiver.delay = 2.0
+    with serve(env, port) as server:
+        receiver.wait_for(1, timeout=30)
+        os.killpg(server.pid, signal.SIGTERM)  # while the receiver is still answering
+        server.wait(40)
+    deliveries = _cli(env, "webhook", "deliveries", str(_cli(env, "webhook", "list")["webhooks"][0]["id"]))
+    assert [d["state"] for d in deliveries["deliveries"]] == ["delivered"]  # recorded before the worker left
+    assert len(receiver.requests) == 1
+
+
 def test_two_instances_on_one_postgresql_deliver_each_event_once(tmp_path: Path, receiver: Receiver) -> None:
     with throwaway_pg_database("idp_events") as url:  # several instances share a database only on PostgreSQL
         _two_instances(url, tmp_path, receiver)
