@@ -202,6 +202,13 @@ def test_web_auth_require_follow_shows_the_qr_and_a_long_press_completes(app: Fl
         assert result["event"] == "subscribe"
         expect(wechat.locator("#rp-signed-in")).to_be_visible()
         assert json.loads(wechat.inner_text("#rp-claims"))["openid"] == openid_for(APP_ID, "Ken")
+        sub = wechat.inner_text("#rp-sub")
+        # Now a follower: the next sign-in inside WeChat needs no QR at all.
+        before = calls(live_url).get("qrcode_create", 0)
+        wechat.goto(f"{rp['url']}/start?prompt=login")
+        expect(wechat.locator("#rp-signed-in")).to_be_visible()
+        assert wechat.inner_text("#rp-sub") == sub
+        assert calls(live_url).get("qrcode_create", 0) == before
     finally:
         context.close()
 
