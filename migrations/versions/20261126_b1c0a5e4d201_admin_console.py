@@ -51,9 +51,13 @@ def upgrade():
     )
     with op.batch_alter_table('admin_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_admin_sessions_admin_id'), ['admin_id'], unique=False)
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_events_action_at', ['action', 'at'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_events_action_at')
     with op.batch_alter_table('admin_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_admin_sessions_admin_id'))
     op.drop_table('admin_sessions')

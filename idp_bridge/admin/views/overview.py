@@ -4,7 +4,7 @@ dispatcher writes, new users per day (30 days), QR budget used today per connect
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import g
@@ -25,11 +25,17 @@ OUTCOMES = ("login.success", "login.refused")
 
 
 def _bucket(column: Any, unit: str) -> ColumnElement[Any]:
-    """The timestamp truncated to ``unit`` as text 'YYYY-MM-DD[ HH]', the same on both databases."""
+    """The timestamp truncated to ``unit`` (UTC): ``date_trunc`` on PostgreSQL (a timestamp, far cheaper per
+    row than formatting text), ``strftime`` text on SQLite; :func:`_key` makes both the same label."""
     if db.engine.dialect.name == "postgresql":
-        fmt = "YYYY-MM-DD HH24" if unit == "hour" else "YYYY-MM-DD"
-        return func.to_char(func.timezone("UTC", column), fmt)
+        return func.date_trunc(unit, func.timezone("UTC", column))
     return func.strftime("%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d", column)
+
+
+def _key(bucket: object, unit: str) -> str:
+    if isinstance(bucket, datetime):
+        return bucket.strftime("%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d")
+    return str(bucket)
 
 
 def _labels(now: datetime, unit: str, count: int) -> list[str]:
@@ -44,9 +50,43 @@ def signins(now: datetime, unit: str = "hour", count: int = 24) -> tuple[list[st
     bucket = _bucket(AuditEvent.at, unit)
     rows = db.session.execute(db.select(bucket, AuditEvent.action, func.count()).where(
         AuditEvent.at >= since, AuditEvent.action.in_(OUTCOMES)).group_by(bucket, AuditEvent.action)).all()
-    found = {(str(b), a): int(n) for b, a, n in rows}
+    found = {(_key(b, unit), a): int(n) for b, a, n in rows}
     return labels, [Series(name.split(".")[1], [found.get((label, name), 0) for label in labels])
                     for name in OUTCOMES]
+
+
+#: Sign-in counts of finished UTC days, per database: audit rows are append-only, so a finished day's count
+#: never changes; only today is counted live. Keeps the overview under 300 ms with 1,000,000 audit rows.
+_finished_days: dict[tuple[str, str], dict[str, int]] = {}
+
+
+def daily_signins(now: datetime, days: int = 30) -> tuple[list[str], list[Series]]:
+    labels = _labels(now, "day", days)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    database = db.engine.url.render_as_string(hide_password=True)
+    missing = [label for label in labels[:-1] if (database, label) not in _finished_days]
+    if missing:
+        start = datetime.strptime(missing[0], "%Y-%m-%d").replace(tzinfo=UTC)
+        counts = _count_by_day(start, today)
+        for label in missing:
+            _finished_days[(database, label)] = counts.get(label, {})
+        for key in [k for k in _finished_days if k[0] == database and k[1] < labels[0]]:
+            del _finished_days[key]
+    live = _count_by_day(today, None).get(labels[-1], {})
+    found = [_finished_days.get((database, label), {}) for label in labels[:-1]] + [live]
+    return labels, [Series(name.split(".")[1], [day.get(name, 0) for day in found]) for name in OUTCOMES]
+
+
+def _count_by_day(start: datetime, end: datetime | None) -> dict[str, dict[str, int]]:
+    bucket = _bucket(AuditEvent.at, "day")
+    statement = db.select(bucket, AuditEvent.action, func.count()).where(
+        AuditEvent.at >= start, AuditEvent.action.in_(OUTCOMES)).group_by(bucket, AuditEvent.action)
+    if end is not None:
+        statement = statement.where(AuditEvent.at < end)
+    counts: dict[str, dict[str, int]] = {}
+    for b, action, n in db.session.execute(statement).all():
+        counts.setdefault(_key(b, "day"), {})[action] = int(n)
+    return counts
 
 
 def new_users(now: datetime, days: int = 30) -> tuple[list[str], list[Series]]:
@@ -54,7 +94,7 @@ def new_users(now: datetime, days: int = 30) -> tuple[list[str], list[Series]]:
     bucket = _bucket(User.created_at, "day")
     rows = db.session.execute(db.select(bucket, func.count()).where(
         User.created_at >= now - timedelta(days=days)).group_by(bucket)).all()
-    found = {str(b): int(n) for b, n in rows}
+    found = {_key(b, "day"): int(n) for b, n in rows}
     return labels, [Series("users", [found.get(label, 0) for label in labels])]
 
 
@@ -63,7 +103,7 @@ def overview() -> Response:
     now = utcnow()
     words = g.admin_words
     hourly = signins(now)
-    daily = signins(now, "day", 30)
+    daily = daily_signins(now)
     users = new_users(now)
     budgets = [{"identifier": c.identifier, "used": budget_used(c.id), "budget": DAILY_BUDGET}
                for c in list_connections()]
