@@ -44,6 +44,7 @@ TEXT: dict[str, dict[str, str]] = {
         "code_new": "Get a new code",
         "long_press": "Long-press the QR code and choose “Follow” to follow {account}: you are then signed in.",
         "notice_follow": "To sign in, follow the account first.",
+        "waiting_follow": "Waiting for you to follow the account…",
         "notice_failed": "Signing in through WeChat did not work this time: use the QR code instead.",
         "state_refused": "This sign-in link was already used, has expired or belongs to another browser. Go back "
                          "to the application and start again.",
@@ -86,6 +87,7 @@ TEXT: dict[str, dict[str, str]] = {
         "code_new": "获取新的登录码",
         "long_press": "长按二维码，选择“关注公众号”关注「{account}」即可登录。",
         "notice_follow": "请先关注公众号再登录。",
+        "waiting_follow": "等待您关注公众号…",
         "notice_failed": "本次未能通过微信直接登录，请改用二维码。",
         "state_refused": "该登录链接已被使用、已过期或属于另一个浏览器。请返回应用重新开始。",
     },

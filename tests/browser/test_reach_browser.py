@@ -196,6 +196,8 @@ def test_web_auth_require_follow_shows_the_qr_and_a_long_press_completes(app: Fl
         expect(wechat.locator("#long-press")).to_contain_text("Long-press")
         expect(wechat.locator("#notice")).to_contain_text("follow")
         expect(wechat.locator("#status")).to_have_attribute("data-state", "waiting")
+        wechat.wait_for_timeout(300)  # the status stream's first event keeps the page's own wording
+        expect(wechat.locator("#status")).to_have_text("Waiting for you to follow the account…")
         if database_url.startswith("sqlite"):
             shot(wechat, "login-mobile-follow")
         result = phone(live_url, ticket_of(wechat), "Ken", "longpress")

@@ -49,8 +49,10 @@
   }
 
   // Returns true when the page is leaving or the session is over.
+  var waitingText = root.getAttribute("data-text-waiting");  // the page's own wording (long-press to follow)
   function handle(data) {
-    if (data.message) { show(data.state, data.message); }
+    if (data.state === "waiting" && waitingText) { show(data.state, waitingText); }
+    else if (data.message) { show(data.state, data.message); }
     if (data.state === "succeeded" && data.next) {
       done = true;
       if (source) { source.close(); }
