@@ -72,6 +72,7 @@ def main(kind: str = "postgresql") -> None:
                  "search by unionid": f"/admin/users?q=union_{USERS // 4}",
                  "search by sub": f"/admin/users?q=sub{USERS // 5}",
                  "search by name prefix": "/admin/users?q=User%2099999",
+                 "search matching nobody (whole scan)": "/admin/users?q=nobody-here",
                  "audit log (first page)": "/admin/audit",
                  "overview (charts over 1M audit rows)": "/admin/overview"}
         for name, path in pages.items():

@@ -27,20 +27,31 @@ PAGE = 50
 
 def search(query: str, blocked_only: bool, before: int, limit: int = PAGE) -> list[User]:
     """Newest first by primary key (a stable order), ``before`` as the keyset cursor: each page is one index
-    range scan however deep it is. An exact sub/openid/unionid, or a name prefix (case-insensitive)."""
-    statement = db.select(User).order_by(User.id.desc()).limit(limit)
-    if before:
-        statement = statement.where(User.id < before)
-    if blocked_only:
-        statement = statement.where(User.blocked.is_(True))
-    key = lookup_key(query.strip(), 100) if query.strip() else None
-    if query.strip() and key is None:
+    range scan however deep it is. Matches an exact sub, openid or unionid (indexed lookups, run apart so
+    that the name scan cannot drag them into a sequential plan) or else a name prefix (case-insensitive)."""
+    text = query.strip()
+    key = lookup_key(text, 100) if text else None
+    if text and key is None:
         return []
-    if key:
-        by_identity = db.select(Identity.user_id).where(or_(Identity.openid == key, Identity.unionid == key))
-        statement = statement.where(or_(User.sub == key, User.id.in_(by_identity),
-                                        User.name.ilike(_prefix(query.strip()))))
-    return list(db.session.scalars(statement))
+
+    def page_of(condition: Any) -> list[User]:
+        statement = db.select(User).order_by(User.id.desc()).limit(limit)
+        if condition is not None:
+            statement = statement.where(condition)
+        if before:
+            statement = statement.where(User.id < before)
+        if blocked_only:
+            statement = statement.where(User.blocked.is_(True))
+        return list(db.session.scalars(statement))
+
+    if not key:
+        return page_of(None)
+    exact = set(db.session.scalars(db.select(User.id).where(User.sub == key)))
+    exact |= set(db.session.scalars(db.select(Identity.user_id).where(
+        or_(Identity.openid == key, Identity.unionid == key))))
+    if exact:  # an identifier names one person: no name scan on top
+        return page_of(User.id.in_(exact))
+    return page_of(User.name.ilike(_prefix(text)))
 
 
 def _prefix(text: str) -> str:
