@@ -282,3 +282,28 @@ def test_overview_charts_are_server_rendered_svg_in_both_languages(
     if database_url.startswith("sqlite"):
         shot(zh, "admin-overview-zh")
     chinese.close()
+
+
+def test_try_login_from_the_applications_screen(app: Flask, page: Page, live_url: str, cli_run: Any,
+                                                make_connection: Any) -> None:
+    import json
+
+    make_connection()
+    console_signin(page, live_url, cli_run, "Olga")
+    page.goto(f"{live_url}/admin/apps/new")
+    page.fill("#name", "Storefront")
+    page.fill("#redirect_uris", "https://store.example/cb")
+    page.check("#public")
+    page.check("#try_page")
+    page.click("#save")
+    expect(page.locator("#client-secret")).to_have_count(0)  # a public client has no secret
+    client_id = page.inner_text("#client-id")
+    with page.expect_popup() as opened:
+        page.click("#try-login")
+    trying = opened.value
+    with trying.expect_popup():
+        trying.click("#try-signin")
+    # The operator is signed in at the bridge already: single sign-on answers the pop-up without a QR code.
+    expect(trying.locator("#try-status")).to_have_attribute("data-state", "signed-in", timeout=15_000)
+    claims = json.loads(trying.inner_text("#try-claims"))
+    assert claims["aud"] == client_id and claims["sub"] == _sub_of(app, "Olga")

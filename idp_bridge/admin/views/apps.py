@@ -12,6 +12,7 @@ from idp_bridge.admin import bp
 from idp_bridge.admin.forms import ActionForm, ClientForm, attach, lines
 from idp_bridge.admin.signin import CLIENT_ID as CONSOLE_CLIENT_ID
 from idp_bridge.admin.views.render import page, stale_signin
+from idp_bridge.apps import try_redirect_uri
 from idp_bridge.config import current_settings
 from idp_bridge.oidc import registration
 from idp_bridge.oidc.models import Client
@@ -42,6 +43,15 @@ def _settings(client: Client) -> dict[str, str]:
             "try": f"{issuer}/apps/{client.client_id}/try"}
 
 
+def _wire_try_page(client: Client) -> None:
+    """The "Try login" page (SPEC §8) signs in through its own callback and origin: register both at once, as
+    `idp-bridge demo` does, so the button works on the first click."""
+    issuer = current_settings().issuer
+    registration.update_client(client, redirect_uris=[*client.redirect_uris,
+                                                      try_redirect_uri(issuer, client.client_id)],
+                               web_origins=[*client.web_origins, issuer])
+
+
 @bp.get("/apps")
 def apps() -> Response:
     return page("apps.html", rows=registration.list_clients(), console_id=CONSOLE_CLIENT_ID)
@@ -58,6 +68,8 @@ def app_new() -> Response:
         except ValidationError as exc:
             attach(form, exc, FIELDS)
             return page("app_form.html", status=400, form=form, client=None)
+        if client.try_page:
+            _wire_try_page(client)
         return page("app_show.html", client=client, secret=secret, links=_settings(client), form=ActionForm())
     return page("app_form.html", form=form, client=None)
 
