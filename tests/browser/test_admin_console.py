@@ -307,3 +307,31 @@ def test_try_login_from_the_applications_screen(app: Flask, page: Page, live_url
     expect(trying.locator("#try-status")).to_have_attribute("data-state", "signed-in", timeout=15_000)
     claims = json.loads(trying.inner_text("#try-claims"))
     assert claims["aud"] == client_id and claims["sub"] == _sub_of(app, "Olga")
+
+
+def test_admins_screen_invites_a_viewer_and_revokes_them(app: Flask, page: Page, live_url: str, cli_run: Any,
+                                                         make_connection: Any, database_url: str) -> None:
+    make_connection()
+    console_signin(page, live_url, cli_run, "Olga")
+    page.goto(f"{live_url}/admin/admins")
+    page.select_option("#role", "viewer")
+    page.click("#invite")  # Olga signed in seconds ago: fresh enough, no new sign-in
+    url = page.inner_text("#invite-url")
+    assert url.startswith(f"{live_url}/admin/invite/")
+    if database_url.startswith("sqlite"):
+        shot(page, "admin-admins")
+    other = page.context.browser.new_context(locale="en-US").new_page()  # type: ignore[union-attr]
+    other.goto(url)
+    scan_in(other, live_url, "Victor")
+    other.wait_for_url(f"{live_url}/admin/overview")
+    expect(other.locator(".me")).to_contain_text("(viewer)")
+    assert other.goto(url) is not None  # the invite was single-use
+    expect(other.locator("#denied")).to_be_visible()
+    victor = _sub_of(app, "Victor")
+    page.goto(f"{live_url}/admin/admins")
+    page.click(f"#admins tr:has-text('{victor}') button")
+    expect(page.locator("#admins")).to_contain_text(victor)
+    # Revoked: Victor's open console session ended with the role.
+    assert other.request.get(f"{live_url}/admin/users", max_redirects=0).status == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(Admin.revoked_at).where(Admin.sub == victor)) is not None
