@@ -62,6 +62,7 @@ TEXT: dict[str, dict[str, str]] = {
         "check_failed": "{call}: error {errcode}. {advice}",
         "delete": "Delete",
         "delete_confirm": "Type the identifier to delete",
+        "delete_confirm_app": "Type the client ID to delete",
         "key_change": "Key change in progress",
     },
     "zh": {
@@ -117,6 +118,7 @@ TEXT: dict[str, dict[str, str]] = {
         "check_failed": "{call}：错误 {errcode}。{advice}",
         "delete": "删除",
         "delete_confirm": "输入标识以确认删除",
+        "delete_confirm_app": "输入 Client ID 以确认删除",
         "key_change": "密钥更换中",
     },
 }

@@ -17,14 +17,18 @@ def invite(cli_run: Any, role: str = "admin") -> str:
     return str(json.loads(result.output)["url"])
 
 
-def scan_in(page: Page, live_url: str, user: str, action: str = "follow") -> None:
-    """On the bridge's login page, ``user`` scans the QR code with the simulated phone."""
+def scan_in(page: Page, live_url: str, user: str, action: str = "follow", choose: str | None = None) -> None:
+    """On the bridge's login page, ``user`` scans the QR code with the simulated phone (after picking the
+    connection ``choose`` when several are offered)."""
+    if choose:
+        page.click(f"a[href$='connection={choose}']")
     expect(page.locator("#status")).to_have_attribute("data-state", "waiting")
     phone(live_url, ticket_of(page), user, action)
 
 
-def console_signin(page: Page, live_url: str, cli_run: Any, user: str, role: str = "admin") -> None:
+def console_signin(page: Page, live_url: str, cli_run: Any, user: str, role: str = "admin",
+                   choose: str | None = None) -> None:
     page.goto(invite(cli_run, role))
-    scan_in(page, live_url, user)
+    scan_in(page, live_url, user, choose=choose)
     page.wait_for_url(f"{live_url}/admin/overview")
     expect(page.locator(".me")).to_contain_text(f"({role})")

@@ -335,3 +335,43 @@ def test_admins_screen_invites_a_viewer_and_revokes_them(app: Flask, page: Page,
     assert other.request.get(f"{live_url}/admin/users", max_redirects=0).status == 303
     with app.app_context():
         assert db.session.scalar(db.select(Admin.revoked_at).where(Admin.sub == victor)) is not None
+
+
+def _age_signins(app: Flask) -> None:
+    """Ten minutes later: the console's and the bridge's sign-ins are both older than max_age=300."""
+    with app.app_context():
+        old = utcnow() - timedelta(minutes=10)
+        db.session.execute(db.update(AdminSession).values(auth_time=old))
+        db.session.execute(db.update(SsoSession).values(auth_time=int(old.timestamp())))
+        db.session.commit()
+
+
+def test_deleting_needs_the_identifier_and_a_fresh_signin(app: Flask, page: Page, live_url: str, cli_run: Any,
+                                                          make_connection: Any) -> None:
+    from idp_bridge.oidc.registration import create_client
+    from idp_bridge.wechat.models import Connection
+
+    make_connection()
+    make_connection("old-shop", scene_prefix="old_", app_id="wx00112233445566aa")
+    with app.app_context():
+        client_id = create_client("Old app", ["https://old.example/cb"])[0].client_id
+    console_signin(page, live_url, cli_run, "Olga", choose="acme")
+    for screen, key, model, column in ((f"/admin/apps/{client_id}", client_id, Client, Client.client_id),
+                                       ("/admin/connections/old-shop", "old-shop", Connection,
+                                        Connection.identifier)):
+        page.goto(live_url + screen)
+        page.fill("#confirm", "something else")
+        page.click("#delete")  # wrong confirmation: refused, nothing deleted
+        with app.app_context():
+            assert db.session.scalar(db.select(model).where(column == key)) is not None
+        _age_signins(app)
+        page.goto(live_url + screen)
+        page.fill("#confirm", key)
+        page.click("#delete")
+        scan_in(page, live_url, "Olga", "scan", choose="acme")  # asked to sign in again, then back on the screen
+        page.wait_for_url(live_url + screen)
+        page.fill("#confirm", key)
+        page.click("#delete")
+        page.wait_for_url(live_url + screen.rsplit("/", 1)[0])
+        with app.app_context():
+            assert db.session.scalar(db.select(model).where(column == key)) is None

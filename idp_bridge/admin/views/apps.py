@@ -9,7 +9,7 @@ from flask import abort, redirect, request
 from werkzeug.wrappers import Response
 
 from idp_bridge.admin import bp
-from idp_bridge.admin.forms import ActionForm, ClientForm, attach, lines
+from idp_bridge.admin.forms import ActionForm, ClientForm, DeleteForm, attach, lines
 from idp_bridge.admin.signin import CLIENT_ID as CONSOLE_CLIENT_ID
 from idp_bridge.admin.views.render import page, stale_signin
 from idp_bridge.apps import try_redirect_uri
@@ -70,14 +70,16 @@ def app_new() -> Response:
             return page("app_form.html", status=400, form=form, client=None)
         if client.try_page:
             _wire_try_page(client)
-        return page("app_show.html", client=client, secret=secret, links=_settings(client), form=ActionForm())
+        return page("app_show.html", client=client, secret=secret, links=_settings(client), form=ActionForm(),
+                    delete=DeleteForm())
     return page("app_form.html", form=form, client=None)
 
 
 @bp.get("/apps/<client_id>")
 def app_show(client_id: str) -> Response:
     client = _client(client_id)
-    return page("app_show.html", client=client, secret=None, links=_settings(client), form=ActionForm())
+    return page("app_show.html", client=client, secret=None, links=_settings(client), form=ActionForm(),
+                    delete=DeleteForm())
 
 
 @bp.route("/apps/<client_id>/edit", methods=["GET", "POST"])
@@ -112,4 +114,19 @@ def app_rotate_secret(client_id: str) -> Response:
         secret = registration.rotate_secret(client)
     except ValidationError:
         abort(400)
-    return page("app_show.html", client=client, secret=secret, links=_settings(client), form=ActionForm())
+    return page("app_show.html", client=client, secret=secret, links=_settings(client), form=ActionForm(),
+                    delete=DeleteForm())
+
+
+@bp.post("/apps/<client_id>/delete")
+def app_delete(client_id: str) -> Response:
+    """Delete after typing the client_id; a dangerous action: fresh sign-in (SPEC §12)."""
+    client = _client(client_id)
+    if client.client_id == CONSOLE_CLIENT_ID:
+        abort(403)
+    if (stale := stale_signin(f"/admin/apps/{client.client_id}")) is not None:
+        return stale
+    if DeleteForm().confirm.data != client.client_id:
+        abort(400)
+    registration.delete_client(client)
+    return redirect("/admin/apps", 303)
