@@ -54,3 +54,8 @@ login_completed = _signals.signal("login-completed")
 #: Every SSO session and token of a user is about to be revoked (block, sign out everywhere). kwargs:
 #: ``user_id``. Sent before the revocation, in its transaction.
 sessions_revoking = _signals.signal("sessions-revoking")
+
+#: A login session moved between states (``login.sessions.transition`` won its compare-and-set). Sent *before*
+#: the move commits, so receivers add rows to the same transaction. kwargs: ``session_id``, ``target`` (the
+#: state's value), ``facts`` (the columns written with it).
+login_session_moved = _signals.signal("login-session-moved")

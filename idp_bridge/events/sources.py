@@ -12,6 +12,7 @@ from idp_bridge.events.models import Event
 from idp_bridge.events.outbox import emit, emit_backchannel
 from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
+from idp_bridge.login.states import State
 from idp_bridge.oidc.models import PendingAuthorization, Token
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.models import Connection
@@ -89,21 +90,20 @@ def _login_completed(_sender: object, *, user_id: int, client_id: str, connectio
                         "new_follower": new_follower}, connection_id=connection_id)
 
 
-def _login_decided(_sender: object, *, outcome: str, login_session: str | None = None,
-                   user_id: int | None = None, **_: Any) -> None:
-    """``login.refused``. The decision is already committed (the login state machine commits its moves), so
-    this row commits on its own right after it."""
-    if not outcome.startswith("refused_"):
+def _login_session_moved(_sender: object, *, session_id: str, target: str, facts: dict[str, Any], **_: Any) -> None:
+    """``login.refused``, for every refusal (a scan's decision, too many binding or chat codes), in the same
+    transaction as the move itself (the state machine sends this before it commits)."""
+    if target != State.REFUSED.value:
         return
-    session = db.session.get(LoginSession, login_session) if login_session else None
+    session = db.session.get(LoginSession, session_id)
     pending = db.session.get(PendingAuthorization, session.pending_id) if session is not None else None
     connection_id = session.connection_id if session is not None else None
-    emit("login.refused", {"reason": outcome.removeprefix("refused_"),
+    user_id = facts.get("user_id")
+    emit("login.refused", {"reason": facts.get("refusal"),
                            "user": _sub(user_id) if user_id is not None else None,
                            "connection": _identifier(connection_id),
                            "client": pending.client_id if pending is not None else None},
          connection_id=connection_id)
-    db.session.commit()
 
 
 def scene_ref(connection_id: int, scene: str) -> str:
@@ -133,5 +133,5 @@ def connect() -> None:
     signals.sso_ended.connect(_sso_ended)
     signals.sessions_revoking.connect(_revoking)
     signals.login_completed.connect(_login_completed)
-    signals.login_decided.connect(_login_decided)
+    signals.login_session_moved.connect(_login_session_moved)
     signals.follow_changed.connect(_follow_changed)

@@ -94,6 +94,8 @@ def transition(session: LoginSession, source: State | Collection[State], target:
     result = db.session.execute(db.update(LoginSession).where(*condition).values(**values)
                                 .execution_options(synchronize_session=False))
     won = result.rowcount == 1  # type: ignore[attr-defined]
+    if won:
+        signals.login_session_moved.send(None, session_id=session.id, target=target.value, facts=facts)
     db.session.commit()  # also expires ``session``: the next attribute access re-reads the row
     if won:
         _announce(session.id)

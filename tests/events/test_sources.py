@@ -90,3 +90,20 @@ def _csrf(browser: Browser) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match, page.text[:500]
     return match.group(1)
+
+
+def test_every_refusal_is_reported_with_its_reason(app: Flask, live_url: str, make_connection: Any, cli_run: Any,
+                                                   receiver: Receiver) -> None:
+    """Too many wrong binding codes refuse the login too: ``login.refused`` is written by the login state machine's
+    refusing move itself (same transaction), whichever path refuses."""
+    with app.app_context():
+        _hook, secret = create_webhook(receiver.url, ["login.refused"])
+    browser, _code, _user = binding_login(app, live_url, make_connection, cli_run, "Quinn")
+    browser.scanned("Quinn", "follow")
+    for attempt in range(5):
+        wrong = browser.session.post(f"{live_url}/login/{browser.pending_id}/bind", timeout=10, allow_redirects=False,
+                                     data={"code": f"WRONG{attempt}", "ls": browser.login_session,
+                                           "csrf_token": _csrf(browser)})
+        assert wrong.status_code in (400, 403)
+    refused = [e["data"] for e in _received(app, receiver, secret) if e["type"] == "login.refused"]
+    assert refused == [{"reason": "binding", "user": None, "connection": "partners", "client": refused[0]["client"]}]
