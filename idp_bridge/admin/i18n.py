@@ -63,6 +63,10 @@ TEXT: dict[str, dict[str, str]] = {
         "delete": "Delete",
         "delete_confirm": "Type the identifier to delete",
         "delete_confirm_app": "Type the client ID to delete",
+        "delete_confirm_user": "Type the sub to delete this user, their identities and tokens",
+        "history": "Last sign-ins", "sso_sessions": "Live single sign-on sessions", "expires": "Expires",
+        "binding_invite": "Create a binding code",
+        "binding_once": "One-time binding code — give it to this person only; it is not shown again:",
         "key_change": "Key change in progress",
     },
     "zh": {
@@ -119,6 +123,9 @@ TEXT: dict[str, dict[str, str]] = {
         "delete": "删除",
         "delete_confirm": "输入标识以确认删除",
         "delete_confirm_app": "输入 Client ID 以确认删除",
+        "delete_confirm_user": "输入 sub 以删除该用户及其微信身份和令牌",
+        "history": "最近登录", "sso_sessions": "有效的单点登录会话", "expires": "过期时间",
+        "binding_invite": "生成绑定码", "binding_once": "一次性绑定码——只发给本人，之后不再显示：",
         "key_change": "密钥更换中",
     },
 }

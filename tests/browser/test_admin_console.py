@@ -52,6 +52,10 @@ def test_invite_signs_in_and_users_screen_blocks_unblocks_and_signs_out(
     page.click(f"text={vera}")
     expect(page.locator("#user-sub")).to_have_text(vera)
     expect(page.locator("#identities")).to_contain_text(openid_for(APP_ID, "Vera"))
+    expect(page.locator("#history")).to_contain_text("login.success")
+    expect(page.locator("#sso-sessions tbody tr")).to_have_count(1)
+    page.click("#binding-invite")
+    assert len(page.inner_text("#binding-code")) == 8  # shown once, as `idp-bridge user invite` prints it
     if database_url.startswith("sqlite"):
         shot(page, "admin-user")
     # Block: the visitor's next login is refused.
@@ -353,10 +357,14 @@ def test_deleting_needs_the_identifier_and_a_fresh_signin(app: Flask, page: Page
 
     make_connection()
     make_connection("old-shop", scene_prefix="old_", app_id="wx00112233445566aa")
+    from idp_bridge.accounts.admin import create_user
+
     with app.app_context():
         client_id = create_client("Old app", ["https://old.example/cb"])[0].client_id
+        gone = create_user("Leaver").sub
     console_signin(page, live_url, cli_run, "Olga", choose="acme")
     for screen, key, model, column in ((f"/admin/apps/{client_id}", client_id, Client, Client.client_id),
+                                       (f"/admin/users/{gone}", gone, User, User.sub),
                                        ("/admin/connections/old-shop", "old-shop", Connection,
                                         Connection.identifier)):
         page.goto(live_url + screen)

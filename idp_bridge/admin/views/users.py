@@ -15,12 +15,15 @@ from idp_bridge.accounts import admin as accounts
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.admin import bp
 from idp_bridge.admin.csvexport import batches, stream
-from idp_bridge.admin.forms import ActionForm
-from idp_bridge.admin.views.render import page
+from idp_bridge.admin.forms import ActionForm, DeleteForm
+from idp_bridge.admin.views.render import page, stale_signin
+from idp_bridge.audit import AuditEvent
 from idp_bridge.extensions import db
 from idp_bridge.numbers import parse_int_or
 from idp_bridge.oidc.lookup import lookup_key
+from idp_bridge.oidc.models import SsoSession
 from idp_bridge.oidc.sso import revoke_everything_of
+from idp_bridge.timeutil import utcnow
 
 PAGE = 50
 
@@ -86,11 +89,41 @@ def _user(sub: str) -> User:
     return user
 
 
+def _user_page(user: User, **extra: Any) -> Response:
+    """Identities, the last sign-ins (the dispatcher's audit rows name ``user:<id>``) and live SSO sessions."""
+    identities: list[dict[str, Any]] = accounts.describe(user)["identities"]
+    history = db.session.scalars(db.select(AuditEvent).where(AuditEvent.actor == f"user:{user.id}")
+                                 .order_by(AuditEvent.id.desc()).limit(20))
+    sessions = db.session.scalars(db.select(SsoSession).where(SsoSession.user_id == user.id,
+                                                              SsoSession.revoked_at.is_(None),
+                                                              SsoSession.expires_at > utcnow()))
+    return page("user.html", user=user, identities=identities, history=list(history), sessions=list(sessions),
+                form=ActionForm(), delete=DeleteForm(), done=request.args.get("done"), **extra)
+
+
 @bp.get("/users/<sub>")
 def user_page(sub: str) -> Response:
+    return _user_page(_user(sub))
+
+
+@bp.post("/users/<sub>/invite")
+def user_invite(sub: str) -> Response:
+    """A one-time binding code (connections with association=binding), shown once — as `user invite`."""
     user = _user(sub)
-    identities: list[dict[str, Any]] = accounts.describe(user)["identities"]
-    return page("user.html", user=user, identities=identities, form=ActionForm(), done=request.args.get("done"))
+    code, row = accounts.invite(user)
+    audit.record("user.invite", actor=g.admin.sub, target=user.sub)
+    return _user_page(user, binding_code=code, binding_expires=row.expires_at)
+
+
+@bp.post("/users/<sub>/delete")
+def user_delete(sub: str) -> Response:
+    user = _user(sub)
+    if (stale := stale_signin(f"/admin/users/{user.sub}")) is not None:
+        return stale
+    if DeleteForm().confirm.data != user.sub:
+        abort(400)
+    accounts.delete_user(user)
+    return redirect("/admin/users", 303)
 
 
 def _done(user: User) -> Response:
