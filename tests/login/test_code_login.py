@@ -110,3 +110,34 @@ def test_mode_2_forwards_code_texts_only_when_asked(app: Flask, live_url: str, m
     with app.app_context():
         row = db.session.get(LoginSession, browser.login_session)
         assert row is not None and row.state == "succeeded" and row.openid == openid
+
+
+def test_code_texts_are_not_passed_through_but_chat_is(app: Flask, live_url: str, make_connection: Any,
+                                                       cli_run: Any) -> None:
+    """With pass-through (SPEC §14) a code attempt, right or wrong, is the bridge's: never forwarded."""
+    from flask import Flask as Backend
+    from flask import request
+
+    from tests.support.live import LiveServer
+
+    seen: list[bytes] = []
+    backend = Backend("backend")
+    backend.add_url_rule("/wechat", "wechat", lambda: seen.append(request.get_data()) or "success",
+                         methods=["POST"])
+    server = LiveServer()
+    server.attach(backend)
+    server.start()
+    try:
+        browser, code = _code_browser(app, live_url, make_connection)
+        updated = cli_run("connection", "update", "codes", "--forward-url", server.url + "/wechat", "--json")
+        assert updated.exit_code == 0, updated.output
+        wrong = "ABCD-EFGH" if code != "ABCD-EFGH" else "HGFE-DCBA"
+        assert "not valid" in (_text(live_url, "Xena", wrong)["reply"] or "")
+        listener = browser.listen(until=("succeeded",))
+        assert "Codes App" in (_text(live_url, "Xena", code)["reply"] or "")
+        listener.join(10)
+        assert seen == []
+        _text(live_url, "Xena", "hello there")
+        assert len(seen) == 1
+    finally:
+        server.stop()
