@@ -47,6 +47,12 @@ def test_invite_signs_in_and_users_screen_blocks_unblocks_and_signs_out(
     page.fill("#q", openid_for(APP_ID, "Vera"))
     page.click("form[role=search] button")
     expect(page.locator("#users tbody tr")).to_have_count(1)
+    tomorrow = (utcnow() + timedelta(days=1)).strftime("%Y-%m-%d")
+    page.goto(f"{live_url}/admin/users?connection=acme")
+    expect(page.locator("#users tbody tr")).to_have_count(2)  # Olga and Vera signed in through acme
+    page.goto(f"{live_url}/admin/users?connection=acme&since={tomorrow}")
+    expect(page.locator("#users")).to_have_count(0)
+    page.goto(f"{live_url}/admin/users?q={openid_for(APP_ID, 'Vera')}")
     if database_url.startswith("sqlite"):
         shot(page, "admin-users")
     page.click(f"text={vera}")

@@ -3,7 +3,8 @@ everywhere — through the same ``accounts/admin.py`` functions as ``idp-bridge 
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, g, redirect, request
@@ -24,18 +25,47 @@ from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import SsoSession
 from idp_bridge.oidc.sso import revoke_everything_of
 from idp_bridge.timeutil import utcnow
+from idp_bridge.wechat.connections import get_connection, list_connections
 
 PAGE = 50
 
 
-def search(query: str, blocked_only: bool, before: int, limit: int = PAGE) -> list[User]:
+@dataclass(frozen=True)
+class UserFilter:
+    """The list's filters (SPEC §12 screen 4): text, blocked, connection, created on or after a day."""
+
+    q: str = ""
+    blocked: bool = False
+    connection: str = ""
+    since: str = ""
+
+    @classmethod
+    def from_request(cls) -> UserFilter:
+        return cls(request.args.get("q", "")[:100], request.args.get("blocked") == "1",
+                   request.args.get("connection", "")[:31], request.args.get("since", "")[:10])
+
+    def args(self) -> dict[str, str]:
+        """Query arguments reproducing this filter (pagination and export links)."""
+        found = {"q": self.q, "blocked": "1" if self.blocked else "", "connection": self.connection,
+                 "since": self.since}
+        return {k: v for k, v in found.items() if v}
+
+
+def search(filters: UserFilter, before: int, limit: int = PAGE) -> list[User]:
     """Newest first by primary key (a stable order), ``before`` as the keyset cursor: each page is one index
     range scan however deep it is. Matches an exact sub, openid or unionid (indexed lookups, run apart so
     that the name scan cannot drag them into a sequential plan) or else a name prefix (case-insensitive)."""
-    text = query.strip()
+    text = filters.q.strip()
     key = lookup_key(text, 100) if text else None
     if text and key is None:
         return []
+    connection = get_connection(filters.connection) if filters.connection else None
+    if filters.connection and connection is None:
+        return []
+    try:
+        since = datetime.strptime(filters.since, "%Y-%m-%d").replace(tzinfo=UTC) if filters.since else None
+    except ValueError:
+        since = None
 
     def page_of(condition: Any) -> list[User]:
         statement = db.select(User).order_by(User.id.desc()).limit(limit)
@@ -43,8 +73,13 @@ def search(query: str, blocked_only: bool, before: int, limit: int = PAGE) -> li
             statement = statement.where(condition)
         if before:
             statement = statement.where(User.id < before)
-        if blocked_only:
+        if filters.blocked:
             statement = statement.where(User.blocked.is_(True))
+        if connection is not None:
+            statement = statement.where(User.id.in_(db.select(Identity.user_id).where(
+                Identity.connection_id == connection.id)))
+        if since is not None:
+            statement = statement.where(User.created_at >= since)
         return list(db.session.scalars(statement))
 
     if not key:
@@ -63,21 +98,20 @@ def _prefix(text: str) -> str:
 
 @bp.get("/users")
 def users() -> Response:
-    query = request.args.get("q", "")[:100]
-    blocked_only = request.args.get("blocked") == "1"
+    filters = UserFilter.from_request()
     before = parse_int_or(request.args.get("before"), 0)
-    rows = search(query, blocked_only, before)
+    rows = search(filters, before)
     more = rows[-1].id if len(rows) == PAGE else None
-    return page("users.html", rows=rows, q=query, blocked_only=blocked_only, more=more, first=bool(before))
+    return page("users.html", rows=rows, f=filters, more=more, first=bool(before),
+                connections=[c.identifier for c in list_connections()])
 
 
 @bp.get("/users.csv")
 def users_csv() -> Response:
     """The filtered list as CSV, streamed in keyset batches."""
-    query = request.args.get("q", "")[:100]
-    blocked_only = request.args.get("blocked") == "1"
-    rows = batches(lambda before, limit: search(query, blocked_only, before, limit), lambda u: u.id)
-    audit.record("user.export", actor=g.admin.sub, target=query[:128])
+    filters = UserFilter.from_request()
+    rows = batches(lambda before, limit: search(filters, before, limit), lambda u: u.id)
+    audit.record("user.export", actor=g.admin.sub, target=filters.q[:128])
     return stream("users.csv", ["sub", "name", "blocked", "created_at"],
                   ([u.sub, u.name, u.blocked, u.created_at.isoformat()] for u in rows))
 
