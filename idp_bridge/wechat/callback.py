@@ -17,7 +17,7 @@ from typing import TypeVar
 from flask import Blueprint, Flask, Response, current_app, request
 
 from idp_bridge import signals
-from idp_bridge.wechat import claims, crypto, inbound, messages
+from idp_bridge.wechat import claims, crypto, health, inbound, messages
 from idp_bridge.wechat.connections import ConnectionSecrets, connection_secrets, get_connection
 from idp_bridge.wechat.dispatch import LoginEvent, TextOutcome, login_event_handler, text_handler
 from idp_bridge.wechat.models import Connection
@@ -149,7 +149,10 @@ def events(identifier: str) -> Response:
                                        time.time(), claims.DatabaseReplayGuard(connection.id))
     except inbound.PushRefused as refusal:
         log.warning("refused push on connection %s: %s", identifier, refusal.reason)
+        health.record_refusal(connection.id, refusal.reason)
         return _text(refusal.reason, refusal.status)
+    message = verified.message
+    health.record_event(connection.id, message.event if isinstance(message, messages.Event) else message.msg_type)
     try:
         reply, consumed = _dispatch(connection, verified.message)
     except Busy:

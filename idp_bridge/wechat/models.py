@@ -91,3 +91,16 @@ class WeChatAccessToken(db.Model):  # type: ignore[name-defined]
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CallbackHealth(db.Model):  # type: ignore[name-defined]
+    """What the callback last saw for one connection (``wechat.health``): shown on the console."""
+
+    __tablename__ = "callback_health"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True)
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_event_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_refusal_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_refusal_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    refusals: Mapped[int] = mapped_column(Integer, default=0)

@@ -107,10 +107,11 @@ def test_every_route_survives_hostile_input(app: Flask, live_url: str) -> None:
 
 # Tables a request the gate passes on (odd but valid input) may legitimately write, exactly as the same
 # request with ordinary input does: an authorization waiting for login, the login session and QR of the login
-# page, a code for the signed-in browser, rate counters (refusals are what they count) and audit events.
+# page, a code for the signed-in browser, rate counters (refusals are what they count), audit events and the
+# callback's health row (the last refused push is what it shows).
 # Never users, identities, applications, connections, tokens, SSO sessions or consents.
 ODD_INPUT_MAY_WRITE = {"pending_authorizations", "login_sessions", "authorization_codes", "rate_counters",
-                       "audit_events"}
+                       "audit_events", "callback_health"}
 CLIENT_THREADS = 3
 
 

@@ -19,6 +19,7 @@ from idp_bridge.admin.views.render import page, stale_signin
 from idp_bridge.config import current_settings
 from idp_bridge.validation import ValidationError
 from idp_bridge.wechat import connections as domain
+from idp_bridge.wechat import health
 from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
 
@@ -75,7 +76,7 @@ def connection_new() -> Response:
 def connection_show(identifier: str) -> Response:
     row = _connection(identifier)
     return page("connection_show.html", row=domain.describe(current_settings().issuer, row), form=ActionForm(),
-                delete=DeleteForm(), check=None)
+                delete=DeleteForm(), check=None, health=health.of(row.id))
 
 
 @bp.route("/connections/<identifier>/edit", methods=["GET", "POST"])
@@ -117,7 +118,7 @@ def connection_check(identifier: str) -> Response:
                  outcome="ok" if all(s["ok"] for s in steps) else "failed",
                  errcode=next((s["errcode"] for s in steps if not s["ok"]), None))
     return page("connection_show.html", row=domain.describe(current_settings().issuer, row), form=ActionForm(),
-                delete=DeleteForm(), check=steps)
+                delete=DeleteForm(), check=steps, health=health.of(row.id))
 
 
 @bp.post("/connections/<identifier>/delete")
