@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
+from idp_bridge.upsert import conflict_insert
 from idp_bridge.wechat.models import ProcessedEvent, PushSignature
 
 # Longer than a healthy handler takes (its only outbound call, user/info, is bounded at 1.5 s) and shorter than
@@ -51,10 +51,7 @@ def _insert_new(model: Any, **values: Any) -> int | None:
     """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL and SQLite ≥ 3.35): the id of the new row,
     ``None`` when a row with the same unique key exists. Unlike catching ``IntegrityError`` it needs no
     rollback, which would also expire every object the request has loaded."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        statement: Any = postgresql.insert(model).values(**values).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(model).values(**values).on_conflict_do_nothing()
+    statement = conflict_insert(model).values(**values).on_conflict_do_nothing()
     return db.session.execute(statement.returning(model.id)).scalar_one_or_none()
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-
 from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
+from idp_bridge.upsert import conflict_insert
 from idp_bridge.wechat.models import CallbackHealth
 
 log = logging.getLogger(__name__)
@@ -38,9 +37,7 @@ def _due(connection_id: int, kind: str, every: float) -> bool:
 
 
 def _upsert(connection_id: int, **values: object) -> None:
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(CallbackHealth).values(connection_id=connection_id, **values)
+    statement = conflict_insert(CallbackHealth).values(connection_id=connection_id, **values)
     updates: dict[str, Any] = {k: statement.excluded[k] for k in values}
     if "refusals" in values:
         updates["refusals"] = CallbackHealth.refusals + 1
