@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 
 from idp_bridge import signals
+from idp_bridge.addresses import unmapped
 from idp_bridge.config import current_settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -94,8 +95,7 @@ def address_allowed(address: str | None, networks: tuple[Network, ...]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = unmapped(ip)
     return any(ip.version == net.version and ip in net for net in networks)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Integer, String, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from idp_bridge.addresses import unmapped
 from idp_bridge.extensions import db
 
 
@@ -68,9 +69,8 @@ def client_address_key(address: str | None) -> str:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return "other:" + address[:48]
+    ip = unmapped(ip)
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
     return str(ip)
 

@@ -13,6 +13,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from idp_bridge.addresses import unmapped
+
 
 class TargetRefused(ValueError):
     """The URL is malformed or resolves to an address the bridge must not call."""
@@ -30,9 +32,7 @@ def check_url_shape(url: str) -> None:
 
 
 def _internal(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = unmapped(ipaddress.ip_address(address.split("%", 1)[0]))
     return not ip.is_global or ip.is_multicast
 
 
