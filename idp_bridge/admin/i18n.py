@@ -73,6 +73,17 @@ TEXT: dict[str, dict[str, str]] = {
         "binding_invite": "Create a binding code",
         "binding_once": "One-time binding code — give it to this person only; it is not shown again:",
         "key_change": "Key change in progress",
+        "callback_health": "Callback health per connection",
+        "api_errors_hour": "WeChat API errors, last hour (errcode × count)",
+        "no_api_errors": "no errors",
+        "consents": "Consents to third-party applications", "scopes": "Scopes", "granted": "Granted",
+        "unlink": "Unlink",
+        "unlink_last": "This is the user's only WeChat identity: once it is unlinked, nobody can sign in as this "
+        "user until a binding code links a WeChat account again.",
+        "unlink_last_confirm": "I understand: unlink the last identity",
+        "create_user": "Create a user",
+        "create_user_note": "Pre-provisioning for login-only connections: give the person's openid on that "
+        "connection, or leave both empty and give them a binding code afterwards.",
     },
     "zh": {
         "console": "idp-bridge 管理控制台", "users": "用户", "apps": "应用", "keys": "签名密钥",
@@ -137,6 +148,17 @@ TEXT: dict[str, dict[str, str]] = {
         "history": "最近登录", "sso_sessions": "有效的单点登录会话", "expires": "过期时间",
         "binding_invite": "生成绑定码", "binding_once": "一次性绑定码——只发给本人，之后不再显示：",
         "key_change": "密钥更换中",
+        "callback_health": "各公众号连接的回调状态",
+        "api_errors_hour": "近 1 小时微信接口错误（errcode × 次数）",
+        "no_api_errors": "无错误",
+        "consents": "已授权的第三方应用", "scopes": "授权范围", "granted": "授权时间",
+        "unlink": "解除关联",
+        "unlink_last": "这是该用户唯一的微信身份：解除后，在通过绑定码重新关联微信账号之前，"
+        "任何人都无法以该用户身份登录。",
+        "unlink_last_confirm": "我已了解：解除最后一个微信身份",
+        "create_user": "创建用户",
+        "create_user_note": "为“仅限已登记用户”的公众号连接预先登记：填写此人在该连接下的 openid；"
+        "或两项都留空，之后发给此人绑定码。",
     },
 }
 
