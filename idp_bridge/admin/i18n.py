@@ -73,6 +73,33 @@ TEXT: dict[str, dict[str, str]] = {
         "binding_invite": "Create a binding code",
         "binding_once": "One-time binding code — give it to this person only; it is not shown again:",
         "key_change": "Key change in progress",
+        # webhooks, connection options, application settings (console-a)
+        "webhooks": "Webhooks", "new_webhook": "Add a webhook", "webhook_id": "Webhook ID", "url": "Receiver URL",
+        "events": "Event types", "webhook_connection": "Only this connection's events",
+        "all_connections": "All connections", "enabled": "Enabled (deliver events)",
+        "webhook_secret_once": "Signing secret — store it now, it is not shown again:",
+        "deliveries": "Delivery log", "redeliver": "Redeliver", "attempts": "Attempts", "last_answer": "Last answer",
+        "event": "Event", "delivery": "Delivery", "older": "Older deliveries", "newest": "Newest deliveries",
+        "delete_confirm_webhook": "Type the webhook ID to delete it and its delivery log",
+        "redelivered": "Queued again: the sender sends it within seconds, with the same webhook-id.",
+        "webhook_note": "Deliveries follow the Standard Webhooks specification (webhook-id, webhook-timestamp, "
+        "webhook-signature); receivers on loopback or private networks are refused unless "
+        "IDP_BRIDGE_WEBHOOK_ALLOW_PRIVATE=1.",
+        "account_type": "Account type", "account_qr_url": "URL inside the account's own QR code (shown beside "
+        "the sign-in code; empty for none)", "code_login": "Offer send-a-code (the person sends a code to the account)",
+        "web_auth": "Inside WeChat's browser: web authorization, no QR", "require_follow": "With web authorization: "
+        "ask people who do not follow to follow first", "on_unsubscribe": "On unfollow",
+        "forward_url": "Pass-through: forward the pushes the bridge does not consume to (empty = off)",
+        "reach": "Ways to sign in", "events_policy": "Events",
+        "drop_previous_key": "Drop the previous EncodingAESKey",
+        "drop_previous_note": "Do this once WeChat encrypts with the new key: pushes under the old key are then "
+        "refused.", "copy": "Copy", "copied": "Copied",
+        "backchannel_logout_uri": "Back-channel logout URI (receives logout tokens; empty for none)",
+        "settings_title": "Ready-to-paste settings",
+        "settings_note": "Filled in with this application's values; the client secret is a placeholder: paste the "
+        "secret you stored when it was shown.",
+        "settings_no_redirect": "Register each tool's callback URL as a redirect URI first; the first one is "
+        "used below.",
         "callback_health": "Callback health per connection",
         "api_errors_hour": "WeChat API errors, last hour (errcode × count)",
         "no_api_errors": "no errors",
@@ -148,6 +175,29 @@ TEXT: dict[str, dict[str, str]] = {
         "history": "最近登录", "sso_sessions": "有效的单点登录会话", "expires": "过期时间",
         "binding_invite": "生成绑定码", "binding_once": "一次性绑定码——只发给本人，之后不再显示：",
         "key_change": "密钥更换中",
+        # webhooks, connection options, application settings (console-a)
+        "webhooks": "Webhooks", "new_webhook": "添加 Webhook", "webhook_id": "Webhook ID", "url": "接收地址（URL）",
+        "events": "事件类型", "webhook_connection": "仅此公众号连接的事件",
+        "all_connections": "全部公众号连接", "enabled": "启用（投递事件）",
+        "webhook_secret_once": "签名密钥——请立即保存，之后不再显示：",
+        "deliveries": "投递记录", "redeliver": "重新投递", "attempts": "尝试次数", "last_answer": "最近响应",
+        "event": "事件", "delivery": "投递", "older": "更早的投递", "newest": "最新的投递",
+        "delete_confirm_webhook": "输入 Webhook ID 以删除它及其投递记录",
+        "redelivered": "已重新排队：几秒内发送，webhook-id 不变。",
+        "webhook_note": "投递遵循 Standard Webhooks 规范（webhook-id、webhook-timestamp、webhook-signature）；"
+        "除非设置 IDP_BRIDGE_WEBHOOK_ALLOW_PRIVATE=1，否则拒绝回环或内网地址。",
+        "account_type": "账号类型", "account_qr_url": "公众号二维码中的网址（显示在登录码旁；留空则不显示）",
+        "code_login": "提供发送验证码登录（用户把验证码发给公众号）",
+        "web_auth": "在微信内置浏览器中：网页授权登录，无需扫码", "require_follow": "网页授权时：未关注的用户先关注",
+        "on_unsubscribe": "取消关注时", "forward_url": "消息转发：把身份桥不处理的推送转发到（留空为关闭）",
+        "reach": "登录方式", "events_policy": "事件",
+        "drop_previous_key": "删除旧的 EncodingAESKey",
+        "drop_previous_note": "请在微信已使用新密钥加密后再操作：之后用旧密钥加密的推送将被拒绝。",
+        "copy": "复制", "copied": "已复制",
+        "backchannel_logout_uri": "后端通道登出地址（接收登出令牌；留空为无）",
+        "settings_title": "可直接粘贴的配置",
+        "settings_note": "已填入本应用的参数；Client Secret 为占位符：请粘贴创建时保存的密钥。",
+        "settings_no_redirect": "请先把该工具的回调地址登记为回调地址；下面使用第一个回调地址。",
         "callback_health": "各公众号连接的回调状态",
         "api_errors_hour": "近 1 小时微信接口错误（errcode × 次数）",
         "no_api_errors": "无错误",
