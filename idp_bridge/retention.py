@@ -26,7 +26,8 @@ row another worker still considers live:
 - audit events: older than ``IDP_BRIDGE_AUDIT_RETENTION_DAYS``;
 - binding codes: past ``expires_at`` (``accounts.resolve`` refuses them);
 - the events outbox (SPEC §14): delivery attempts, finished deliveries and events without deliveries, after
-  30 days (the delivery log an operator reads); a pending delivery is never purged.
+  30 days (the delivery log an operator reads); a pending delivery is never purged;
+- WeChat API error counts: minutes older than ``wechat.api_errors.RETENTION`` (the console shows the last hour).
 
 The condition is repeated in the ``DELETE`` itself (not only in the sub-select that picks the batch): on
 PostgreSQL a row changed by a concurrent transaction is re-checked against it, so a row that became live again
@@ -61,7 +62,8 @@ from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
 from idp_bridge.oidc.models import AuthorizationCode, PendingAuthorization, SsoSession, Token
 from idp_bridge.timeutil import utcnow
-from idp_bridge.wechat.models import ProcessedEvent, PushSignature
+from idp_bridge.wechat import api_errors
+from idp_bridge.wechat.models import ApiErrorCount, ProcessedEvent, PushSignature
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,10 @@ def _events(now: datetime, _s: Settings) -> ColumnElement[bool]:
     return and_(Event.created_at < now - EVENT_RETENTION, ~exists().where(Delivery.event_id == Event.id))
 
 
+def _api_errors(now: datetime, _s: Settings) -> ColumnElement[bool]:
+    return ApiErrorCount.minute < now - api_errors.RETENTION
+
+
 # Order matters only for efficiency: pending authorizations before the login sessions that wait for them to end,
 # tokens before the codes that wait for their tokens to go.
 RULES: tuple[Rule, ...] = (
@@ -158,6 +164,7 @@ RULES: tuple[Rule, ...] = (
     Rule("delivery_attempts", DeliveryAttempt, DeliveryAttempt.id, _delivery_attempts),
     Rule("deliveries", Delivery, Delivery.id, _deliveries),
     Rule("events", Event, Event.id, _events),
+    Rule("wechat_api_errors", ApiErrorCount, ApiErrorCount.id, _api_errors),
 )
 
 

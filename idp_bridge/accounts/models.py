@@ -45,7 +45,9 @@ class Identity(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
-    openid: Mapped[str] = mapped_column(String(64))
+    # Its own index: the unique key leads with connection_id, so the console's search by openid alone
+    # (any connection) could not use it.
+    openid: Mapped[str] = mapped_column(String(64), index=True)
     unionid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -82,6 +82,13 @@ def of(connection_id: int) -> Health:
                   row.refusals or 0)
 
 
+def of_all() -> dict[int, Health]:
+    """Every connection's figures in one query (the overview's table); a connection never seen is absent."""
+    return {row.connection_id: Health(row.last_event_at, row.last_event_kind, row.last_refusal_at,
+                                      row.last_refusal_reason, row.refusals or 0)
+            for row in db.session.scalars(db.select(CallbackHealth))}
+
+
 def forget_throttle() -> None:
     """Tests: make the next writes due at once (each test is a fresh process in spirit)."""
     with _lock:

@@ -104,3 +104,18 @@ class CallbackHealth(db.Model):  # type: ignore[name-defined]
     last_refusal_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_refusal_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     refusals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiErrorCount(db.Model):  # type: ignore[name-defined]
+    """How many WeChat API calls of one connection failed with one ``errcode`` in one UTC minute
+    (``wechat.api_errors``): the console's "WeChat API errors by errcode in the last hour" (SPEC §12), shared
+    by every worker and instance. Successful calls write nothing; old minutes are purged (``retention``)."""
+
+    __tablename__ = "wechat_api_errors"
+    __table_args__ = (UniqueConstraint("minute", "connection_id", "errcode", name="uq_wechat_api_errors_minute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    errcode: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer, default=0)

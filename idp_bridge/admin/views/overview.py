@@ -1,6 +1,8 @@
 """Overview (SPEC §12 screen 1): sign-ins per hour (24 h) by outcome from the audit rows the login
-dispatcher writes, new users per day (30 days), QR budget used today per connection. Aggregated in SQL
-(GROUP BY a truncated timestamp, over the indexed ``at``/``created_at`` range only)."""
+dispatcher writes, new users per day (30 days), QR budget used today per connection, and callback health per
+connection (last push received, refused pushes, WeChat API errors by errcode in the last hour). Aggregated in
+SQL (GROUP BY a truncated timestamp, over the indexed ``at``/``created_at`` range only); the health table reads
+two small tables (``callback_health``, ``wechat_api_errors``), never the audit log."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from idp_bridge.audit import AuditEvent
 from idp_bridge.extensions import db
 from idp_bridge.login.limits import DAILY_BUDGET, budget_used
 from idp_bridge.timeutil import utcnow
+from idp_bridge.wechat import api_errors, health
 from idp_bridge.wechat.connections import list_connections
+from idp_bridge.wechat.errors import error_for
 
 OUTCOMES = ("login.success", "login.refused")
 
@@ -98,6 +102,19 @@ def new_users(now: datetime, days: int = 30) -> tuple[list[str], list[Series]]:
     return labels, [Series("users", [found.get(label, 0) for label in labels])]
 
 
+def callback_health(connections: list[Any], now: datetime) -> list[dict[str, Any]]:
+    """One row per connection: what the callback last saw and the API errors of the last hour, each errcode
+    with the sentence that says what to do about it (``wechat.errors``)."""
+    seen = health.of_all()
+    errors: dict[int, list[dict[str, Any]]] = {}
+    for row in api_errors.last_hour(now):
+        errors.setdefault(row.connection_id, []).append(
+            {"errcode": row.errcode, "count": row.count, "hint": error_for(row.errcode, "").hint})
+    never = health.Health(None, None, None, None, 0)
+    return [{"identifier": c.identifier, "health": seen.get(c.id, never), "errors": errors.get(c.id, [])}
+            for c in connections]
+
+
 @bp.get("/overview")
 def overview() -> Response:
     now = utcnow()
@@ -105,9 +122,11 @@ def overview() -> Response:
     hourly = signins(now)
     daily = daily_signins(now)
     users = new_users(now)
+    connections = list_connections()
     budgets = [{"identifier": c.identifier, "used": budget_used(c.id), "budget": DAILY_BUDGET}
-               for c in list_connections()]
+               for c in connections]
     charts = [(words[key], bars(words[key], *data, chart_id=chart_id)) for key, data, chart_id in (
         ("chart_hourly", hourly, "signins-hourly"), ("chart_daily", daily, "signins-daily"),
         ("chart_users", users, "new-users"))]
-    return page("overview.html", budgets=budgets, charts=charts)
+    return page("overview.html", budgets=budgets, charts=charts,
+                health_rows=callback_health(connections, now))
