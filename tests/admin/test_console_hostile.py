@@ -23,7 +23,10 @@ HOSTILE = ["", "x", "' OR 1=1 --", "<script>alert(1)</script>", "../../etc/passw
 FORM_FIELDS = ["name", "redirect_uris", "logout_uris", "web_origins", "connections", "public", "third_party",
                "try_page", "resource_server", "id_token_alg", "role", "alg", "confirm", "identifier", "display_name",
                "app_id", "app_secret", "token", "encryption", "encoding_aes_key", "association", "reply_text",
-               "scene_prefix", "login_only", "confirm_in_wechat", "q", "before", "blocked"]
+               "scene_prefix", "login_only", "confirm_in_wechat", "q", "before", "blocked",
+               # webhooks, connection reach/event options, back-channel logout (console-a)
+               "url", "events", "connection", "enabled", "backchannel_logout_uri", "account_type", "account_qr_url",
+               "code_login", "web_auth", "require_follow", "on_unsubscribe", "forward_url"]
 
 
 @pytest.fixture
@@ -80,7 +83,8 @@ def test_every_console_route_survives_hostile_input_signed_in(app: Flask, live_u
             field_errors += method == "POST" and 'class="field-error"' in answer.text
             assert answer.status_code < 500, (method, url[:200], answer.status_code)
             assert "Traceback" not in answer.text and 'File "/' not in answer.text
-            if method == "POST" and role == "viewer" and "/" not in value:  # (a '/' matches no route: 404)
+            # (a '/' matches no route: 404; a path over 8192 characters is refused by the input gate first: 400)
+            if method == "POST" and role == "viewer" and "/" not in value and len(_fill(path, value)) <= 8192:
                 assert answer.status_code == 403, (url[:200], answer.status_code)
     # the CSRF token was accepted: the domain rules themselves answered (field errors), not the CSRF check
     assert (field_errors > 0) == (role == "admin"), field_errors
