@@ -1,5 +1,6 @@
 """Users screen (SPEC §12 screen 4): search, keyset pagination, the user page, block/unblock, sign out
-everywhere — through the same ``accounts/admin.py`` functions as ``idp-bridge user``."""
+everywhere, consents, unlinking an identity, creating a user — through the same ``accounts`` functions as
+``idp-bridge user``, whose ``ValidationError`` words the console shows unchanged."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from werkzeug.wrappers import Response
 
 from idp_bridge import audit
 from idp_bridge.accounts import admin as accounts
+from idp_bridge.accounts import consents
+from idp_bridge.accounts.identities import unlink_identity
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.admin import bp
 from idp_bridge.admin.csvexport import batches, stream
-from idp_bridge.admin.forms import ActionForm, DeleteForm
+from idp_bridge.admin.forms import ActionForm, DeleteForm, attach
+from idp_bridge.admin.user_forms import ConsentForm, UnlinkForm, UserCreateForm
 from idp_bridge.admin.views.render import page, stale_signin
 from idp_bridge.audit import AuditEvent
 from idp_bridge.extensions import db
@@ -25,6 +29,7 @@ from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import SsoSession
 from idp_bridge.oidc.sso import revoke_everything_of
 from idp_bridge.timeutil import utcnow
+from idp_bridge.validation import ValidationError
 from idp_bridge.wechat.connections import get_connection, list_connections
 
 PAGE = 50
@@ -123,16 +128,43 @@ def _user(sub: str) -> User:
     return user
 
 
-def _user_page(user: User, **extra: Any) -> Response:
-    """Identities, the last sign-ins (the dispatcher's audit rows name ``user:<id>``) and live SSO sessions."""
-    identities: list[dict[str, Any]] = accounts.describe(user)["identities"]
+def _user_page(user: User, status: int = 200, **extra: Any) -> Response:
+    """Identities, consents, the last sign-ins (the dispatcher's audit rows name ``user:<id>``) and live SSO
+    sessions."""
+    identities = [{"id": i.id, "connection": accounts.identity_connection(i), "openid": i.openid,
+                   "unionid": i.unionid, "last_login_at": iso(i.last_login_at) if i.last_login_at else None}
+                  for i in user.identities]
     history = db.session.scalars(db.select(AuditEvent).where(AuditEvent.actor == f"user:{user.id}")
                                  .order_by(AuditEvent.id.desc()).limit(20))
     sessions = db.session.scalars(db.select(SsoSession).where(SsoSession.user_id == user.id,
                                                               SsoSession.revoked_at.is_(None),
                                                               SsoSession.expires_at > utcnow()))
-    return page("user.html", user=user, identities=identities, history=list(history), sessions=list(sessions),
-                form=ActionForm(), delete=DeleteForm(), done=request.args.get("done"), **extra)
+    return page("user.html", status, user=user, identities=identities, history=list(history),
+                sessions=list(sessions), consents=consents.of(user), form=ActionForm(), delete=DeleteForm(),
+                unlink=UnlinkForm(formdata=None), done=request.args.get("done"), **extra)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new() -> Response:
+    """Pre-provisioning (SPEC §12 screen 4, ``idp-bridge user create``): a login-only connection admits only
+    people it already knows. Field errors are the CLI's words; nothing is written unless all fields pass."""
+    form = UserCreateForm()
+    form.connection.choices = [("", "—")] + [(c.identifier, c.identifier) for c in list_connections()]
+    if request.method == "GET":
+        return page("user_new.html", form=form)
+
+    def value(text: str | None) -> str | None:
+        return text.strip() if text and text.strip() else None
+
+    try:
+        user = accounts.create_user(value(form.name.data), value(form.openid.data), value(form.connection.data),
+                                    value(form.unionid.data))
+    except ValidationError as error:
+        attach(form, error, {})
+        return page("user_new.html", 400, form=form)
+    audit.record("user.create", actor=g.admin.sub, target=user.sub,
+                 connection=value(form.connection.data) if value(form.openid.data) else None)
+    return _done(user)
 
 
 @bp.get("/users/<sub>")
@@ -186,6 +218,30 @@ def sign_out_everywhere(sub: str) -> Response:
     revoke_everything_of(None, user_id=user.id)
     db.session.commit()
     audit.record("user.signout_everywhere", actor=g.admin.sub, target=user.sub)
+    return _done(user)
+
+
+@bp.post("/users/<sub>/unlink")
+def user_unlink(sub: str) -> Response:
+    """Unlink one identity, named by the form's ``identity`` (``accounts.identities``: the last one only with
+    ``confirm_last``). A refusal shows the user page again with the rule, status 400, nothing changed."""
+    user = _user(sub)
+    form = UnlinkForm()
+    try:
+        unlink_identity(user, parse_int_or(form.identity.data, 0), allow_last=bool(form.confirm_last.data))
+    except ValidationError as error:
+        return _user_page(user, 400, error=f"{error.field}: {error.rule}")
+    return _done(user)
+
+
+@bp.post("/users/<sub>/consents/revoke")
+def user_consent_revoke(sub: str) -> Response:
+    """Withdraw a consent to a third-party application and revoke that application's tokens for this user."""
+    user = _user(sub)
+    try:
+        consents.revoke(user, ConsentForm().client_id.data or "")
+    except ValidationError as error:
+        return _user_page(user, 400, error=f"{error.field}: {error.rule}")
     return _done(user)
 
 
