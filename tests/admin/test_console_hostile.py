@@ -26,7 +26,9 @@ FORM_FIELDS = ["name", "redirect_uris", "logout_uris", "web_origins", "connectio
                "scene_prefix", "login_only", "confirm_in_wechat", "q", "before", "blocked",
                # webhooks, connection reach/event options, back-channel logout (console-a)
                "url", "events", "connection", "enabled", "backchannel_logout_uri", "account_type", "account_qr_url",
-               "code_login", "web_auth", "require_follow", "on_unsubscribe", "forward_url"]
+               "code_login", "web_auth", "require_follow", "on_unsubscribe", "forward_url",
+               # users: create, unlink an identity, revoke a consent (console-b)
+               "openid", "unionid", "identity", "confirm_last", "client_id"]
 
 
 @pytest.fixture
