@@ -5,12 +5,16 @@ the domain functions the CLI calls (oidc/registration.py, accounts/admin.py, adm
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from idp_bridge.admin.models import ROLES
+from idp_bridge.events.outbox import TYPES
+from idp_bridge.events.policy import POLICIES
 from idp_bridge.oidc.registration import ALGS
 from idp_bridge.validation import ValidationError
 from idp_bridge.wechat.connections import ASSOCIATIONS, ENCRYPTION_MODES
+from idp_bridge.wechat.reach import ACCOUNT_TYPES
 
 
 class ActionForm(FlaskForm):
@@ -28,6 +32,7 @@ class ClientForm(FlaskForm):
     try_page = BooleanField("try_page")
     resource_server = BooleanField("resource_server")
     id_token_alg = SelectField("id_token_alg", choices=list(ALGS))
+    backchannel_logout_uri = StringField("backchannel_logout_uri")
 
 
 class InviteForm(FlaskForm):
@@ -61,7 +66,25 @@ class ConnectionForm(FlaskForm):
     scene_prefix = StringField("scene_prefix")
     login_only = BooleanField("login_only")
     confirm_in_wechat = BooleanField("confirm_in_wechat")
+    # reach (SPEC §13) and events (SPEC §14), the options `connection create|update` has beside the above
+    account_type = SelectField("account_type", choices=list(ACCOUNT_TYPES), default="service")
+    account_qr_url = StringField("account_qr_url")
+    code_login = BooleanField("code_login")
+    web_auth = BooleanField("web_auth")
+    require_follow = BooleanField("require_follow")
+    on_unsubscribe = SelectField("on_unsubscribe", choices=list(POLICIES), default="keep")
+    forward_url = StringField("forward_url")
 
 
 class DeleteForm(FlaskForm):
     confirm = StringField("confirm")
+
+
+class WebhookForm(FlaskForm):
+    """``webhook create|update``'s options; the connection list is filled in by the view (empty = all)."""
+
+    url = StringField("url")
+    events = SelectMultipleField("events", choices=list(TYPES), widget=ListWidget(prefix_label=False),
+                                 option_widget=CheckboxInput(), validate_choice=False)
+    connection = SelectField("connection", choices=[""], validate_choice=False)
+    enabled = BooleanField("enabled", default=True)

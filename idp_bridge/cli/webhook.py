@@ -1,5 +1,6 @@
-"""`idp-bridge webhook …`: receivers of events (SPEC §14). The admin console's screen for webhooks is not
-part of this module; everything here is also what such a screen would call (``events.webhooks``)."""
+"""`idp-bridge webhook …`: receivers of events (SPEC §14). Every rule is ``events.webhooks``'s, which the
+console's Webhooks screen calls too: event types are checked there (not by a click.Choice), so an unknown type
+is refused in the same words by both."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from idp_bridge.events import webhooks
 from idp_bridge.events.outbox import TYPES
 
 _load = loader(webhooks.get_webhook, "webhook")
-_EVENT = click.Choice(TYPES)
+_EVENT_HELP = f"Event type, repeat for several: {', '.join(TYPES)}."
 
 
 def register(cli: click.Group) -> None:
@@ -26,7 +27,7 @@ def register(cli: click.Group) -> None:
     @webhook_group.command("create")
     @click.option("--url", required=True, help="Receiver URL (public address unless "
                                                "IDP_BRIDGE_WEBHOOK_ALLOW_PRIVATE=1).")
-    @click.option("--event", "events", multiple=True, required=True, type=_EVENT)
+    @click.option("--event", "events", multiple=True, required=True, help=_EVENT_HELP)
     @click.option("--connection", help="Only this connection's events.")
     @json_option
     @json_errors
@@ -65,7 +66,7 @@ def register(cli: click.Group) -> None:
     @webhook_group.command("update")
     @click.argument("webhook_id")
     @click.option("--url")
-    @click.option("--event", "events", multiple=True, type=_EVENT, help="Replaces the subscribed types.")
+    @click.option("--event", "events", multiple=True, help="Replaces the subscribed types. " + _EVENT_HELP)
     @click.option("--connection", help="Only this connection's events ('' for all).")
     @click.option("--enabled/--disabled", default=None)
     @click.option("--rotate-secret", is_flag=True, help="New signing secret, printed once.")

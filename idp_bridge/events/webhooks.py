@@ -1,5 +1,7 @@
-"""Webhook administration (SPEC §14) for the CLI: create (secret shown once), list, show, update, delete, the
-delivery log, and redelivery. Validation happens before anything is written."""
+"""Webhook administration (SPEC §14), shared by `idp-bridge webhook` and the console's Webhooks screen: create
+(secret shown once), list, show, update, delete, the delivery log, and redelivery. Every rule (SSRF guard,
+event types, connection) lives here, so a refused field reads the same in both. Validation happens before
+anything is written."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def _url(url: str) -> str:
 def _types(types: Iterable[str]) -> list[str]:
     chosen = list(dict.fromkeys(types))
     if not chosen:
-        raise ValidationError("event", "give at least one --event")
+        raise ValidationError("event", "choose at least one event type")
     unknown = [t for t in chosen if t not in TYPES]
     if unknown:
         raise ValidationError("event", f"unknown event type {unknown[0]!r}; one of: {', '.join(TYPES)}")
@@ -104,11 +106,20 @@ def delete_webhook(hook: Webhook) -> None:
     db.session.commit()
 
 
-def deliveries(hook: Webhook, limit: int = MAX_LOG) -> list[dict[str, Any]]:
-    """The delivery log, newest first, each with its attempts."""
-    rows = db.session.scalars(db.select(Delivery).where(Delivery.webhook_id == hook.id)
-                              .order_by(Delivery.id.desc()).limit(limit))
+def deliveries(hook: Webhook, limit: int = MAX_LOG, before: int = 0) -> list[dict[str, Any]]:
+    """The delivery log, newest first, each with its attempts; ``before`` (a delivery id) is the keyset
+    cursor of the next page, so every page is one index range whatever the log's length."""
+    statement = db.select(Delivery).where(Delivery.webhook_id == hook.id)
+    if before:
+        statement = statement.where(Delivery.id < before)
+    rows = db.session.scalars(statement.order_by(Delivery.id.desc()).limit(limit))
     return [describe_delivery(d) for d in rows]
+
+
+def delivery_of(hook: Webhook, delivery_id: int) -> Delivery | None:
+    """One of ``hook``'s deliveries (None for another target's, so a URL cannot reach across webhooks)."""
+    delivery = db.session.get(Delivery, delivery_id)
+    return delivery if delivery is not None and delivery.webhook_id == hook.id else None
 
 
 def describe_delivery(delivery: Delivery) -> dict[str, Any]:

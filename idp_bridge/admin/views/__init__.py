@@ -2,4 +2,14 @@
 
 from __future__ import annotations
 
-from idp_bridge.admin.views import admins, apps, audit_log, auth, connections, keys, overview, users  # noqa: F401
+from idp_bridge.admin.views import (  # noqa: F401
+    admins,
+    apps,
+    audit_log,
+    auth,
+    connections,
+    keys,
+    overview,
+    users,
+    webhooks,
+)

@@ -1,7 +1,8 @@
 """Connections screen (SPEC §12 screen 2): list, create and edit with ``wechat/connections.py``'s rules shown
 next to the field they name (the words ``idp-bridge connection`` prints), secrets write-only, the callback URL
 to paste, Check (``stable_token`` + ``qrcode/create`` with the API client's advice per errcode), delete after
-typing the identifier (fresh sign-in)."""
+typing the identifier (fresh sign-in). Reach (§13) and event (§14) options go through ``wechat/options.py``,
+as the CLI's do; a finished AES key change drops the previous key."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from idp_bridge.admin import bp
 from idp_bridge.admin.forms import ActionForm, ConnectionForm, DeleteForm, attach
 from idp_bridge.admin.views.render import page, stale_signin
 from idp_bridge.config import current_settings
+from idp_bridge.extensions import db
 from idp_bridge.validation import ValidationError
 from idp_bridge.wechat import connections as domain
-from idp_bridge.wechat import health
+from idp_bridge.wechat import health, options
 from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
 
@@ -38,6 +40,21 @@ def _connection(identifier: str) -> Connection:
     if row is None:
         abort(404)
     return row
+
+
+def _options(form: ConnectionForm) -> dict[str, Any]:
+    """Reach and event options as submitted: the form shows every one, so each is set (booleans included)."""
+    return {"account_type": form.account_type.data, "account_qr_url": form.account_qr_url.data or "",
+            "code_login": bool(form.code_login.data), "web_auth": bool(form.web_auth.data),
+            "require_follow": bool(form.require_follow.data), "on_unsubscribe": form.on_unsubscribe.data,
+            "forward_url": form.forward_url.data or ""}
+
+
+def _save_options(row: Connection, chosen: dict[str, Any]) -> None:
+    changed = options.apply(row, chosen)
+    db.session.commit()
+    if changed:
+        audit.record("connection.options", actor=audit.current_actor(), target=row.identifier, fields=changed)
 
 
 def _filled(form: ConnectionForm) -> dict[str, Any]:
@@ -59,8 +76,9 @@ def connections() -> Response:
 def connection_new() -> Response:
     form = ConnectionForm(data=generated() if request.method == "GET" else None)
     if request.method == "POST":
-        values = _filled(form)
+        values, chosen = _filled(form), _options(form)
         try:
+            options.validate(None, chosen)
             row = domain.create_connection(current_app.config["SECRET_KEY"], identifier=form.identifier.data or "",
                                            display_name=values.pop("display_name") or "",
                                            app_id=values.pop("app_id") or "", app_secret=values.pop("app_secret") or "",
@@ -68,29 +86,47 @@ def connection_new() -> Response:
         except ValidationError as exc:
             attach(form, exc, {})
             return page("connection_form.html", status=400, form=form, row=None)
+        _save_options(row, chosen)
         return redirect(f"/admin/connections/{row.identifier}", 303)
     return page("connection_form.html", form=form, row=None)
 
 
+def _shown(row: Connection, check: list[dict[str, Any]] | None = None) -> Response:
+    return page("connection_show.html", row=domain.describe(current_settings().issuer, row),
+                extra=options.describe(row), form=ActionForm(), delete=DeleteForm(), check=check,
+                health=health.of(row.id), done=request.args.get("done"))
+
+
 @bp.get("/connections/<identifier>")
 def connection_show(identifier: str) -> Response:
+    return _shown(_connection(identifier))
+
+
+@bp.post("/connections/<identifier>/drop-previous-key")
+def connection_drop_previous_key(identifier: str) -> Response:
+    """Finish an EncodingAESKey change (SPEC §12 screen 2): once WeChat signs with the new key, forget the old
+    one so a leaked old key no longer decrypts anything. Idempotent: nothing to drop is not an error."""
     row = _connection(identifier)
-    return page("connection_show.html", row=domain.describe(current_settings().issuer, row), form=ActionForm(),
-                delete=DeleteForm(), check=None, health=health.of(row.id))
+    if row.previous_aes_key_sealed is not None:
+        domain.update_connection(current_app.config["SECRET_KEY"], row, drop_previous_aes_key=True)
+    return redirect(f"/admin/connections/{row.identifier}?done=1", 303)
 
 
 @bp.route("/connections/<identifier>/edit", methods=["GET", "POST"])
 def connection_edit(identifier: str) -> Response:
     row = _connection(identifier)
     if request.method == "GET":
-        data = {k: v for k, v in domain.describe(current_settings().issuer, row).items()}
+        data = {**domain.describe(current_settings().issuer, row), **options.describe(row)}
         return page("connection_form.html", form=ConnectionForm(data=data), row=row)
     form = ConnectionForm()
+    chosen = _options(form)
     try:
+        options.validate(row, chosen)
         domain.update_connection(current_app.config["SECRET_KEY"], row, **_filled(form))
     except ValidationError as exc:
         attach(form, exc, {})
         return page("connection_form.html", status=400, form=form, row=row)
+    _save_options(row, chosen)
     return redirect(f"/admin/connections/{row.identifier}", 303)
 
 
@@ -117,8 +153,7 @@ def connection_check(identifier: str) -> Response:
     audit.record("connection.check", actor=audit.current_actor(), target=row.identifier,
                  outcome="ok" if all(s["ok"] for s in steps) else "failed",
                  errcode=next((s["errcode"] for s in steps if not s["ok"]), None))
-    return page("connection_show.html", row=domain.describe(current_settings().issuer, row), form=ActionForm(),
-                delete=DeleteForm(), check=steps, health=health.of(row.id))
+    return _shown(row, steps)
 
 
 @bp.post("/connections/<identifier>/delete")
