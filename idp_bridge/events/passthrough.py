@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -21,7 +22,6 @@ from prometheus_client import Counter
 from idp_bridge.events.policy import forward_url
 from idp_bridge.wechat import crypto, inbound, messages
 from idp_bridge.wechat.connections import ConnectionSecrets
-from idp_bridge.wechat.models import Connection
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT, READ_TIMEOUT = 1.0, 3.0  # ≤ 4 s before we answer WeChat ourselves
@@ -34,6 +34,19 @@ def _cdata(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
+class Target(Protocol):
+    """What forwarding needs of a connection (the ORM row or the callback's cached snapshot)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def encryption(self) -> str: ...
+
+
 def plaintext_xml(body: bytes, aes_key: str | None, app_id: str) -> str:
     """The push's XML as WeChat composed it (decrypted again with the key that verified it)."""
     if aes_key is None:
@@ -41,7 +54,7 @@ def plaintext_xml(body: bytes, aes_key: str | None, app_id: str) -> str:
     return crypto.decrypt(messages.parse_xml(body)["Encrypt"], aes_key, app_id)
 
 
-def forwarded_request(connection: Connection, token: str, aes_key: str | None, xml: str,
+def forwarded_request(connection: Target, token: str, aes_key: str | None, xml: str,
                       message: messages.Message) -> tuple[dict[str, str], bytes]:
     """Query parameters and body of the forwarded push, signed anew like WeChat signs a push."""
     ts, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
@@ -58,7 +71,7 @@ def forwarded_request(connection: Connection, token: str, aes_key: str | None, x
     return params, body.encode()
 
 
-def forward(connection: Connection, secrets_: ConnectionSecrets, verified: inbound.VerifiedPush,
+def forward(connection: Target, secrets_: ConnectionSecrets, verified: inbound.VerifiedPush,
             body: bytes) -> Response | None:
     """Forward an unconsumed push when the connection has a ``forward_url``; the response for WeChat, or
     None when there is nothing to forward to."""
@@ -67,7 +80,7 @@ def forward(connection: Connection, secrets_: ConnectionSecrets, verified: inbou
         return None
     outcome = "relayed"
     try:
-        xml = plaintext_xml(body, verified.aes_key, connection.app_id)
+        xml = verified.xml or plaintext_xml(body, verified.aes_key, connection.app_id)
         params, data = forwarded_request(connection, secrets_.token, verified.aes_key, xml, verified.message)
         with requests.post(url, params=params, data=data, headers={"Content-Type": "text/xml"}, stream=True,
                            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False) as answer:

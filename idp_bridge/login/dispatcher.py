@@ -14,15 +14,17 @@ import secrets
 import time
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import bindparam, select
+
 from idp_bridge import audit, signals
 from idp_bridge.accounts.resolve import Outcome, resolve
 from idp_bridge.extensions import db
 from idp_bridge.login import sessions
 from idp_bridge.login.models import LoginSession
-from idp_bridge.login.states import State
+from idp_bridge.login.states import LIVE, State
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.timeutil import utcnow
-from idp_bridge.wechat.dispatch import LoginEvent, TextOutcome
+from idp_bridge.wechat.dispatch import ClaimPush, LoginEvent, TextOutcome
 from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
 from idp_bridge.wechat.service import client_for
@@ -57,12 +59,30 @@ def _claim_scanner(session: LoginSession, openid: str) -> bool:
     return session.openid is not None and secrets.compare_digest(session.openid, openid)
 
 
-def handle_login_event(event: LoginEvent) -> str | None:
-    """Scene → login session → user decision → passive reply text (the connection's, or none)."""
+# Built once: the scan of a dead scene is the callback's commonest push and this is all it costs.
+_LIVE_SCENE = (select(LoginSession.id, LoginSession.state, LoginSession.expires_at)
+               .where(LoginSession.connection_id == bindparam("connection_id"),
+                      LoginSession.scene == bindparam("scene")))
+
+
+def _nothing_to_claim() -> bool:
+    return True
+
+
+def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) -> str | None:
+    """Scene → login session → user decision → passive reply text (the connection's, or none).
+
+    The push is claimed (``claim``) only once a live session is found: a scan of an unknown or finished scene
+    changes nothing, so it needs no de-duplication and costs one read."""
     started = time.monotonic()
-    session = sessions.by_scene(event.connection_id, event.scene)
-    if session is None or not sessions.is_live(session) or session.expires_at <= utcnow():
+    found = db.session.execute(_LIVE_SCENE, {"connection_id": event.connection_id, "scene": event.scene}).first()
+    if found is None or State(found.state) not in LIVE or found.expires_at <= utcnow():
         log.info("login event for an unknown or finished scene on %s ignored", event.connection_identifier)
+        return None
+    if not claim():
+        return None  # a re-delivery of a push already processed
+    session = db.session.get(LoginSession, found.id)  # after the claim: its commit would expire a loaded row
+    if session is None:
         return None
     connection = db.session.get(Connection, event.connection_id)
     if connection is None:

@@ -17,10 +17,17 @@ from typing import TypeVar
 from flask import Blueprint, Flask, Response, current_app, request
 
 from idp_bridge import signals
-from idp_bridge.wechat import claims, crypto, health, inbound, messages
-from idp_bridge.wechat.connections import ConnectionSecrets, connection_secrets, get_connection
-from idp_bridge.wechat.dispatch import LoginEvent, TextOutcome, login_event_handler, text_handler
-from idp_bridge.wechat.models import Connection
+from idp_bridge.wechat import claims, connection_cache, crypto, health, inbound, messages
+from idp_bridge.wechat.connection_cache import CachedConnection as Connection
+from idp_bridge.wechat.connections import ConnectionSecrets
+from idp_bridge.wechat.dispatch import (
+    ClaimPush,
+    LoginEvent,
+    TextOutcome,
+    claiming_login_event_handler,
+    login_event_handler,
+    text_handler,
+)
 
 bp = Blueprint("wechat_callback", __name__)
 log = logging.getLogger(__name__)
@@ -69,6 +76,39 @@ def _run_claimed(connection: Connection, message: messages.Message, work: Callab
     return reply
 
 
+class _Claim:
+    """A claim taken on first call (:data:`~idp_bridge.wechat.dispatch.ClaimPush`), so that a push that
+    changes nothing writes nothing."""
+
+    def __init__(self, connection: Connection, message: messages.Message) -> None:
+        self.connection, self.message = connection, message
+        self.outcome: claims.Claim | None = None
+        self.duplicate = False
+
+    def __call__(self) -> bool:
+        if self.outcome is None and not self.duplicate:
+            self.outcome = _claimed(self.connection, self.message)  # raises Busy
+            self.duplicate = self.outcome is None
+        return self.outcome is not None
+
+
+def _run_claiming(connection: Connection, message: messages.Message, work: Callable[[ClaimPush], T],
+                  *, eager: bool) -> T | None:
+    """Run ``work``, which takes the claim when it has something to change (at once when ``eager``); a claim
+    taken is completed after ``work`` returns and released if it raises, as in :func:`_run_claimed`."""
+    claim = _Claim(connection, message)
+    if eager and not claim():
+        return None
+    try:
+        reply = work(claim)
+    except Exception:
+        if claim.outcome is not None:
+            claims.release(claim.outcome)
+        raise
+    if claim.outcome is not None:
+        claims.complete(claim.outcome)
+    return reply
+
 
 def _dispatch_text(connection: Connection, message: messages.TextMessage) -> TextOutcome | None:
     """A chat text to the login package, on connections that confirm in WeChat or sign in by code (SPEC §13);
@@ -88,7 +128,8 @@ def _dispatch(connection: Connection, message: messages.Message) -> tuple[str | 
         return (outcome.reply, outcome.consumed) if outcome is not None else (None, True)
     scene = messages.login_scene(message, connection.scene_prefix)
     on_login = login_event_handler(app)
-    if scene is None or on_login is None or not isinstance(message, messages.Event):
+    claiming = claiming_login_event_handler(app)
+    if scene is None or (on_login is None and claiming is None) or not isinstance(message, messages.Event):
         if isinstance(message, messages.SubscribeEvent | messages.UnsubscribeEvent):
             _run_claimed(connection, message, lambda: _followed(connection, message, None))
         return None, False
@@ -103,9 +144,19 @@ def _dispatch(connection: Connection, message: messages.Message) -> tuple[str | 
         ticket=message.ticket,
     )
 
+    if claiming is not None:
+        # A follow is reported under its claim whatever the scene's state, so it claims at once; a scan claims
+        # only when the login package finds a live session to change.
+        def follow_then_claiming_login(claim: ClaimPush) -> str | None:
+            _followed(connection, message, scene)
+            return claiming(event, claim)
+
+        eager = isinstance(message, messages.SubscribeEvent)
+        return _run_claiming(connection, message, follow_then_claiming_login, eager=eager), True
+
     def follow_then_login() -> str | None:
         _followed(connection, message, scene)
-        return on_login(event)
+        return on_login(event) if on_login is not None else None
 
     return _run_claimed(connection, message, follow_then_login), True
 
@@ -136,10 +187,10 @@ def _reply(connection: Connection, secrets_: ConnectionSecrets, verified: inboun
 @bp.route("/connections/social/<identifier>/events", methods=["GET", "POST"])
 def events(identifier: str) -> Response:
     """GET: server URL verification (echo ``echostr``); POST: a push from WeChat."""
-    connection = get_connection(identifier)
+    connection = connection_cache.get(identifier)
     if connection is None:
         return _text("unknown connection", 404)
-    secrets_ = connection_secrets(current_app.config["SECRET_KEY"], connection)
+    secrets_ = connection.secrets
     params = request.args.to_dict(flat=True)
     try:
         if request.method == "GET":

@@ -180,6 +180,7 @@ def update_connection(secret_key: str, connection: Connection, **changes: Any) -
         db.session.rollback()
         raise
     db.session.commit()
+    _changed(connection.identifier)
     audit.record("connection.update", actor=audit.current_actor(), target=connection.identifier,
                  fields=sorted(k for k, v in changes.items() if v not in (None, False)))
     return connection
@@ -222,20 +223,40 @@ def _apply_changes(secret_key: str, connection: Connection, changes: dict[str, A
         connection.scene_prefix = _scene_prefix(prefix)
 
 
+def _changed(identifier: str) -> None:
+    """This process's callback uses the change at once (other processes: ``connection_cache``)."""
+    from idp_bridge.wechat import connection_cache
+
+    connection_cache.invalidate(identifier)
+
+
 def delete_connection(connection: Connection) -> None:
     identifier = connection.identifier
     db.session.delete(connection)
     db.session.commit()
+    _changed(identifier)
     audit.record("connection.delete", actor=audit.current_actor(), target=identifier)
 
 
 def connection_secrets(secret_key: str, connection: Connection) -> ConnectionSecrets:
     """Decrypt a connection's secrets for the callback and the API client."""
+    return unseal_secrets(secret_key, sealed_secrets(connection))
+
+
+def sealed_secrets(connection: Connection) -> tuple[str, str, str | None, str | None]:
+    """A connection's sealed AppSecret, Token, EncodingAESKey and previous key, as stored."""
+    return (connection.app_secret_sealed, connection.token_sealed, connection.encoding_aes_key_sealed,
+            connection.previous_aes_key_sealed)
+
+
+def unseal_secrets(secret_key: str, sealed: tuple[str, str, str | None, str | None]) -> ConnectionSecrets:
+    """The secrets from their sealed form (:func:`sealed_secrets`, or the same columns read without the ORM)."""
+    app_secret, token, aes_key, previous = sealed
     return ConnectionSecrets(
-        app_secret=_open(secret_key, "app_secret", connection.app_secret_sealed) or "",
-        token=_open(secret_key, "token", connection.token_sealed) or "",
-        encoding_aes_key=_open(secret_key, "aes_key", connection.encoding_aes_key_sealed),
-        previous_aes_key=_open(secret_key, "aes_key", connection.previous_aes_key_sealed),
+        app_secret=_open(secret_key, "app_secret", app_secret) or "",
+        token=_open(secret_key, "token", token) or "",
+        encoding_aes_key=_open(secret_key, "aes_key", aes_key),
+        previous_aes_key=_open(secret_key, "aes_key", previous),
     )
 
 

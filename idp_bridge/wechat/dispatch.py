@@ -31,11 +31,31 @@ class LoginEvent:
 
 
 LoginEventHandler = Callable[[LoginEvent], "str | None"]
+#: Takes the push's claim (``wechat.claims``) when called: ``False`` for a re-delivery already processed
+#: (the handler must then change nothing); raises when another worker is processing it right now.
+ClaimPush = Callable[[], bool]
+ClaimingLoginEventHandler = Callable[[LoginEvent, ClaimPush], "str | None"]
+_CLAIMING_KEY = "idp_bridge.claiming_login_event_handler"
 
 
 def set_login_event_handler(app: Flask, handler: LoginEventHandler) -> None:
-    """Register the function that turns a login event into a login (returns the passive reply text)."""
+    """Register the function that turns a login event into a login (returns the passive reply text); the
+    callback claims the push before calling it."""
+    app.extensions.pop(_CLAIMING_KEY, None)
     app.extensions[_KEY] = handler
+
+
+def set_claiming_login_event_handler(app: Flask, handler: ClaimingLoginEventHandler) -> None:
+    """Like :func:`set_login_event_handler`, for a handler that claims the push itself, and only when the push
+    can change something: a scan of a scene that has no live login session is answered without writing a claim
+    (its re-delivery would find nothing to do either)."""
+    app.extensions.pop(_KEY, None)
+    app.extensions[_CLAIMING_KEY] = handler
+
+
+def claiming_login_event_handler(app: Flask) -> ClaimingLoginEventHandler | None:
+    handler = app.extensions.get(_CLAIMING_KEY)
+    return handler if callable(handler) else None
 
 
 @dataclass(frozen=True)

@@ -92,11 +92,13 @@ class SignedQuery:
 
 @dataclass(frozen=True)
 class VerifiedPush:
-    """A push that passed every check: its message and, when encrypted, the AES key that worked (a passive
-    reply must be encrypted with the same key)."""
+    """A push that passed every check: its message, the XML it was read from (the decrypted copy when
+    encrypted: pass-through forwards it without decrypting again) and, when encrypted, the AES key that worked
+    (a passive reply must be encrypted with the same key)."""
 
     message: messages.Message
     aes_key: str | None
+    xml: str = ""
 
 
 def _param(params: Mapping[str, str], name: str, pattern: re.Pattern[str]) -> str:
@@ -146,6 +148,11 @@ def decrypt_fields(fields: Mapping[str, str], aes_keys: Sequence[str], app_id: s
     Does not check ``msg_signature``: callers that have the Token use :func:`verify_push`; the mode-2
     forwarder uses this only to classify a push that the bridge verifies again.
     """
+    decrypted, key, _ = _decrypt(fields, aes_keys, app_id)
+    return decrypted, key
+
+
+def _decrypt(fields: Mapping[str, str], aes_keys: Sequence[str], app_id: str) -> tuple[dict[str, str], str, str]:
     encrypt = fields.get("Encrypt", "")
     if not encrypt:
         raise MalformedPush("encrypted push without <Encrypt>")
@@ -156,7 +163,7 @@ def decrypt_fields(fields: Mapping[str, str], aes_keys: Sequence[str], app_id: s
     except crypto.WeChatCryptoError as exc:
         raise MalformedPush(f"cannot decrypt: {type(exc).__name__}") from None
     try:
-        return messages.parse_xml(plaintext.encode()), key
+        return messages.parse_xml(plaintext.encode()), key, plaintext
     except messages.MalformedMessage as exc:
         raise MalformedPush(f"decrypted message: {exc}") from None
 
@@ -189,8 +196,8 @@ def _verify_encrypted(query: SignedQuery, params: Mapping[str, str], fields: Map
     expected = crypto.msg_signature(secrets.token, query.timestamp, query.nonce, encrypt)
     if not crypto.signatures_equal(expected, given):
         raise ForgedPush("bad msg_signature")
-    decrypted, key = decrypt_fields(fields, secrets.aes_keys(), app_id)  # compatible: the outer copy is ignored
-    return VerifiedPush(parse_message(decrypted), key)
+    decrypted, key, xml = _decrypt(fields, secrets.aes_keys(), app_id)  # compatible: the outer copy is ignored
+    return VerifiedPush(parse_message(decrypted), key, xml)
 
 
 def _verify_plaintext(query: SignedQuery, params: Mapping[str, str], fields: Mapping[str, str], body: bytes,
@@ -201,7 +208,7 @@ def _verify_plaintext(query: SignedQuery, params: Mapping[str, str], fields: Map
     # Last, because it writes: a refusal for any other reason must leave nothing behind (SPEC §11).
     if not seen.remember(query.signature, body_digest(body), int(query.timestamp) + TIMESTAMP_WINDOW + 1):
         raise ForgedPush("signature already used with another body")
-    return VerifiedPush(message, None)
+    return VerifiedPush(message, None, body.decode("utf-8"))  # parse_fields proved it UTF-8
 
 
 def verify_push(
