@@ -2,7 +2,7 @@
 third-party consent given through a real login and revoked from the user page; unlinking the last identity
 (refused until confirmed); creating a user with the CLI's field errors; callback health with a WeChat API
 errcode on the overview, readable with JavaScript off. Screenshots: docs/screenshots/admin-user-consents.png,
-admin-user-new.png, admin-overview-health.png."""
+admin-user-new.png, admin-overview-health.png, admin-connection-health.png."""
 
 from __future__ import annotations
 
@@ -113,6 +113,10 @@ def test_overview_shows_a_wechat_errcode_per_connection_without_javascript(
     page.goto(f"{live_url}/admin/connections/acme")
     page.click("#check")
     expect(page.locator("#check-result")).to_contain_text("error 40164")
+    expect(page.locator("#last-event")).to_contain_text("UTC · subscribe")  # the connection page's own health
+    if database_url.startswith("sqlite"):
+        page.locator("#last-refusal").scroll_into_view_if_needed()
+        shot(page, "admin-connection-health")
 
     nojs = page.context.browser.new_context(java_script_enabled=False, locale="en-US",  # type: ignore[union-attr]
                                             viewport={"width": 1100, "height": 1000})
