@@ -11,8 +11,8 @@ from idp_bridge.cli.common import invalid_input, issuer, loader
 from idp_bridge.cli.output import CliInvalid, emit, json_errors, json_option
 from idp_bridge.cli.secret_input import file_options, resolve
 from idp_bridge.events import policy
-from idp_bridge.extensions import db
 from idp_bridge.wechat import connections, reach
+from idp_bridge.wechat import options as connection_options
 
 
 def _secret_key() -> str:
@@ -61,8 +61,9 @@ def _reach_options(func: Any) -> Any:
     return func
 
 
-def _reach_changes(options: dict[str, Any]) -> dict[str, Any]:
-    return {name: options.pop(name, None) for name in reach.FIELDS}
+def _pop_extra(options: dict[str, Any]) -> dict[str, Any]:
+    """The reach and event options (``wechat/options.py``, shared with the console), checked before writing."""
+    return {name: options.pop(name, None) for name in connection_options.FIELDS}
 
 
 def _event_options(func: Any) -> Any:
@@ -76,25 +77,8 @@ def _event_options(func: Any) -> Any:
                              "through this connection) or block the user.")(func)
 
 
-def _pop_policy(options: dict[str, Any]) -> dict[str, Any]:
-    changes = {"on_unsubscribe": options.pop("on_unsubscribe"), "forward_url": options.pop("forward_url")}
-    if changes["forward_url"]:
-        with invalid_input():
-            policy.set_forward_url(0, changes["forward_url"], validate_only=True)
-    return changes
-
-
-def _set_policy(connection: Any, changes: dict[str, Any]) -> None:
-    if changes["on_unsubscribe"] is not None:
-        policy.set_on_unsubscribe(connection.id, changes["on_unsubscribe"])
-    if changes["forward_url"] is not None:
-        policy.set_forward_url(connection.id, changes["forward_url"])
-    db.session.commit()
-
-
 def _described(connection: Any) -> dict[str, Any]:
-    return {**connections.describe(issuer(), connection), **reach.describe(connection),
-            "on_unsubscribe": policy.on_unsubscribe(connection.id), "forward_url": policy.forward_url(connection.id)}
+    return {**connections.describe(issuer(), connection), **connection_options.describe(connection)}
 
 
 def register(cli: click.Group) -> None:
@@ -120,13 +104,12 @@ def register(cli: click.Group) -> None:
         Secrets can stay off the command line: --app-secret - reads standard input, --app-secret-file PATH a
         file (the same for --token and --encoding-aes-key)."""
         resolve(options, SECRET_FIELDS)
-        reach_changes = _reach_changes(options)
-        policy_changes = _pop_policy(options)
+        extra = _pop_extra(options)
         for required in ("display_name", "app_id", "app_secret", "token", "encryption"):
             if options.get(required) is None:
                 raise CliInvalid(required, "is required")
         with invalid_input():
-            reach.validate(reach_changes)
+            connection_options.validate(None, extra)
             connection = connections.create_connection(
                 _secret_key(),
                 identifier=identifier,
@@ -142,8 +125,7 @@ def register(cli: click.Group) -> None:
                 scene_prefix=options["scene_prefix"],
                 confirm_in_wechat=confirm_in_wechat,
             )
-            reach.apply(connection, reach_changes)
-        _set_policy(connection, policy_changes)
+        connection_options.save(connection, extra)
         described = _described(connection)
         emit(described, as_json, None if as_json else
              f"Created connection '{identifier}'.\nPaste this server URL into the WeChat console "
@@ -186,14 +168,12 @@ def register(cli: click.Group) -> None:
 
         Secrets can come from standard input ('-') or --…-file PATH, as for create."""
         resolve(options, SECRET_FIELDS)
-        reach_changes = _reach_changes(options)
-        policy_changes = _pop_policy(options)
+        extra = _pop_extra(options)
         connection = _load(identifier)
         with invalid_input():
-            reach.validate({**reach.describe(connection), **{k: v for k, v in reach_changes.items() if v is not None}})
+            connection_options.validate(connection, extra)
             connections.update_connection(_secret_key(), connection, **options)
-            reach.apply(connection, reach_changes)
-        _set_policy(connection, policy_changes)
+        connection_options.save(connection, extra)
         emit(_described(connection), as_json)
 
     @connection_group.command("delete")

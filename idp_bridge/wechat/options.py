@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp_bridge import audit
 from idp_bridge.events import policy
+from idp_bridge.extensions import db
 from idp_bridge.wechat import reach
 from idp_bridge.wechat.models import Connection
 
@@ -51,3 +53,13 @@ def apply(connection: Connection, changes: dict[str, Any]) -> list[str]:
         policy.set_forward_url(connection.id, changes["forward_url"])
     after = describe(connection)
     return [name for name in FIELDS if after[name] != before[name]]
+
+
+def save(connection: Connection, changes: dict[str, Any]) -> list[str]:
+    """Apply validated options, commit, and audit what changed with the acting admin (CLI user or console sub)."""
+    changed = apply(connection, changes)
+    db.session.commit()
+    if changed:
+        audit.record("connection.options", actor=audit.current_actor(), target=connection.identifier,
+                     fields=changed)
+    return changed

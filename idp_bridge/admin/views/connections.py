@@ -18,7 +18,6 @@ from idp_bridge.admin import bp
 from idp_bridge.admin.forms import ActionForm, ConnectionForm, DeleteForm, attach
 from idp_bridge.admin.views.render import page, stale_signin
 from idp_bridge.config import current_settings
-from idp_bridge.extensions import db
 from idp_bridge.validation import ValidationError
 from idp_bridge.wechat import connections as domain
 from idp_bridge.wechat import health, options
@@ -50,13 +49,6 @@ def _options(form: ConnectionForm) -> dict[str, Any]:
             "forward_url": form.forward_url.data or ""}
 
 
-def _save_options(row: Connection, chosen: dict[str, Any]) -> None:
-    changed = options.apply(row, chosen)
-    db.session.commit()
-    if changed:
-        audit.record("connection.options", actor=audit.current_actor(), target=row.identifier, fields=changed)
-
-
 def _filled(form: ConnectionForm) -> dict[str, Any]:
     """The submitted values; an empty secret or optional text means "keep" (None) like an absent CLI option."""
     values: dict[str, Any] = {name: (getattr(form, name).data or None) for name in TEXT_FIELDS}
@@ -86,7 +78,7 @@ def connection_new() -> Response:
         except ValidationError as exc:
             attach(form, exc, {})
             return page("connection_form.html", status=400, form=form, row=None)
-        _save_options(row, chosen)
+        options.save(row, chosen)
         return redirect(f"/admin/connections/{row.identifier}", 303)
     return page("connection_form.html", form=form, row=None)
 
@@ -126,7 +118,7 @@ def connection_edit(identifier: str) -> Response:
     except ValidationError as exc:
         attach(form, exc, {})
         return page("connection_form.html", status=400, form=form, row=row)
-    _save_options(row, chosen)
+    options.save(row, chosen)
     return redirect(f"/admin/connections/{row.identifier}", 303)
 
 
