@@ -84,39 +84,42 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
     session = db.session.get(LoginSession, found.id)  # after the claim: its commit would expire a loaded row
     if session is None:
         return None
-    connection = db.session.get(Connection, event.connection_id)
-    if connection is None:
-        return None
+    # Every commit below expires what the session has loaded (a change of state wakes the page at once), so
+    # what is needed after one is read before it: no row is read twice.
+    session_id, pending_id, identifier = session.id, session.pending_id, event.connection_identifier
     if not _claim_scanner(session, event.openid):
-        log.warning("second scanner refused on a login session of %s", connection.identifier)
-        audit.record("login.second_scanner", actor="wechat", target=connection.identifier,
-                     outcome="refused", login_session=session.id)
+        log.warning("second scanner refused on a login session of %s", identifier)
+        audit.record("login.second_scanner", actor="wechat", target=identifier, outcome="refused",
+                     login_session=session_id)
         return IN_USE
-    app_name = app_name_of(session)
+    app_name = _app_name(pending_id)
     if session.state == State.CONFIRM:
         return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
     if session.state != State.SCANNED:
         return None  # binding form already shown; a re-scan changes nothing
+    connection = db.session.get(Connection, event.connection_id)
+    if connection is None:
+        return None
     unionid = unionid_of(connection, event.openid)
     outcome = resolve(connection, event.openid, unionid)
-    reply = decide(session, connection, outcome, unionid, source=State.SCANNED)
-    log.info("login event on %s → %s in %.0f ms", connection.identifier, outcome.kind,
-             (time.monotonic() - started) * 1000)
+    reply = decide(session, connection, outcome, unionid, source=State.SCANNED, app_name=app_name)
+    log.info("login event on %s → %s in %.0f ms", identifier, outcome.kind, (time.monotonic() - started) * 1000)
     return reply
 
 
 def decide(session: LoginSession, connection: Connection, outcome: Outcome, unionid: str | None,
-           source: State) -> str | None:
+           source: State, app_name: str | None = None) -> str | None:
     """Apply a resolution outcome to a session whose scanner is fixed; returns the passive reply text.
 
     Used after a scan (``source`` = scanned) and after a binding code (``source`` = binding), so binding
-    also respects the connection's confirm-in-WeChat step."""
-    openid = session.openid
-    app_name = app_name_of(session)
-    if outcome.kind == "success" and connection.confirm_in_wechat:
+    also respects the connection's confirm-in-WeChat step. ``app_name`` saves reading it again when known."""
+    openid, session_id, pending_id = session.openid, session.id, session.pending_id
+    identifier, confirm, reply_text = connection.identifier, connection.confirm_in_wechat, connection.reply_text
+    app_name = app_name if app_name is not None else _app_name(pending_id)
+    if outcome.kind == "success" and confirm:
         won = sessions.transition(session, source, State.CONFIRM, scanner=openid, user_id=outcome.user_id,
                                   unionid=unionid, confirm_code=f"{secrets.randbelow(10000):04d}")
-        _decided(connection, session, "confirm", outcome, won)
+        _decided(identifier, session_id, "confirm", outcome, won)
         return CONFIRM_PROMPT.format(app=app_name) if won else None
     if outcome.kind == "success":
         won = sessions.transition(session, source, State.SUCCEEDED, scanner=openid, user_id=outcome.user_id,
@@ -126,25 +129,29 @@ def decide(session: LoginSession, connection: Connection, outcome: Outcome, unio
     else:
         won = sessions.transition(session, source, State.REFUSED, scanner=openid, refusal=outcome.reason,
                                   user_id=outcome.user_id)
-    _decided(connection, session, outcome.kind, outcome, won)
+    _decided(identifier, session_id, outcome.kind, outcome, won)
     if not won or outcome.kind == "refused":
         return None
-    return render_reply(connection.reply_text, app_name)
+    return render_reply(reply_text, app_name)
 
 
-def _decided(connection: Connection, session: LoginSession, kind: str, outcome: Outcome, won: bool) -> None:
+def _decided(identifier: str, session_id: str, kind: str, outcome: Outcome, won: bool) -> None:
     if not won:
-        log.info("login session on %s changed meanwhile; decision %s dropped", connection.identifier, kind)
+        log.info("login session on %s changed meanwhile; decision %s dropped", identifier, kind)
         return
-    audit.record(f"login.{kind}", actor=f"user:{outcome.user_id or '-'}", target=connection.identifier,
-                 outcome=outcome.reason or "ok", login_session=session.id)
-    signals.login_decided.send(None, connection=connection.identifier,
+    audit.record(f"login.{kind}", actor=f"user:{outcome.user_id or '-'}", target=identifier,
+                 outcome=outcome.reason or "ok", login_session=session_id)
+    signals.login_decided.send(None, connection=identifier,
                                outcome=kind if kind != "refused" else f"refused_{outcome.reason}",
-                               user_id=outcome.user_id, login_session=session.id)
+                               user_id=outcome.user_id, login_session=session_id)
 
 
 def app_name_of(session: LoginSession) -> str:
-    pending = db.session.get(PendingAuthorization, session.pending_id)
+    return _app_name(session.pending_id)
+
+
+def _app_name(pending_id: str) -> str:
+    pending = db.session.get(PendingAuthorization, pending_id)
     client = pending.client if pending is not None else None
     return client.name if client is not None else "idp-bridge"
 
