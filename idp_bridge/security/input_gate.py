@@ -58,11 +58,16 @@ RAW_BODY_ENDPOINTS = frozenset({"wechat_callback.events"})
 #: headers whose values views read; their length is bounded too (all headers are checked for controls)
 READ_HEADERS = ("Authorization", "Last-Event-ID", "X-Request-Id", "Origin")
 OUR_COOKIE_PREFIXES = ("idpb_", "__Host-idpb_")
+#: the console's ``<textarea>`` fields (one value per line; a passive reply's text): a textarea submits its line
+#: breaks as CRLF (HTML §4.10.11.3), so CR and LF are allowed there, and only there; every other control still
+#: is refused. The console splits or normalises the lines before any rule or log line sees them.
+CONSOLE_MULTILINE_FIELDS = frozenset({"redirect_uris", "logout_uris", "web_origins", "connections", "reply_text"})
 
 _BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
 _BAD_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _NOT_PRINTABLE_ASCII = re.compile("[^\x20-\x7e]")
 _BAD_COOKIE_HEADER = re.compile("[\x00-\x1f\x7f]")
+_MULTILINE_NAMES = frozenset(name.encode() for name in CONSOLE_MULTILINE_FIELDS)
 
 
 class Malformed(ValueError):
@@ -173,7 +178,21 @@ def check_request() -> None:
         raise UnsupportedBody("multipart/form-data body")
     if request.mimetype == "application/x-www-form-urlencoded" and request.method not in ("GET", "HEAD"):
         # cached: werkzeug parses request.form from the cached bytes afterwards
-        check_urlencoded(request.get_data(cache=True), "form field")
+        body = request.get_data(cache=True)
+        if request.blueprint == "admin":
+            body = _without_textarea_breaks(body)
+        check_urlencoded(body, "form field")
+
+
+def _without_textarea_breaks(body: bytes) -> bytes:
+    """The form body with the CR/LF of :data:`CONSOLE_MULTILINE_FIELDS` values taken out (for checking only)."""
+    parts = []
+    for part in body.split(b"&"):
+        name, sep, value = part.partition(b"=")
+        if unquote_to_bytes(name.replace(b"+", b" ")) in _MULTILINE_NAMES:
+            value = re.sub(rb"%0[aAdD]", b"", value).replace(b"\r", b"").replace(b"\n", b"")
+        parts.append(name + sep + value)
+    return b"&".join(parts)
 
 
 def _gate() -> Response | None:
