@@ -198,3 +198,32 @@ def test_ready_to_paste_settings_carry_this_applications_values_and_never_the_se
     # Copy buttons exist but start hidden: without JavaScript the text stays, selectable.
     assert len(re.findall(r'<button type="button" class="secondary copy"[^>]*hidden>', page)) >= 4
     assert "<script>" not in page and 'src="/static/admin/copy.js"' in page
+
+
+def test_textareas_take_one_value_per_line_as_browsers_send_them(app: Flask, live_url: str,
+                                                                make_connection: Any) -> None:  # noqa: F811
+    """A textarea submits its line breaks as CRLF: the input gate lets CR/LF through in the console's textarea
+    fields only (still refusing every other control), and the console splits or normalises them."""
+    make_connection()
+    console = Console(app, live_url)
+    form = {"name": "Two", "redirect_uris": "https://a.example/cb\r\nhttps://b.example/cb\r\n",
+            "web_origins": "https://a.example\r\nhttps://b.example", "id_token_alg": "RS256"}
+    created = console.post("/admin/apps/new", form)
+    assert created.status_code == 200, created.status_code
+    with app.app_context():
+        client = db.session.scalar(db.select(Client).where(Client.name == "Two"))
+        assert client is not None and client.redirect_uris == ["https://a.example/cb", "https://b.example/cb"]
+        assert client.web_origins == ["https://a.example", "https://b.example"]
+    edited = console.post("/admin/connections/acme/edit", {**BASE_FORM, "reply_text": "第一行\r\n第二行 {app}"})
+    assert edited.status_code == 303
+    with app.app_context():
+        assert connections.get_connection("acme").reply_text == "第一行\n第二行 {app}"  # type: ignore[union-attr]
+    # Only there, and only CR/LF: a line break in a one-line field, or another control in a textarea, is refused.
+    assert console.post("/admin/apps/new", {**form, "name": "Three\r\n"}).status_code == 400
+    assert console.post("/admin/apps/new", {**form, "name": "Four", "redirect_uris": "https://a.example/\x00"}
+                        ).status_code == 400
+    assert console.post("/admin/apps/new", {**form, "name": "Five", "redirect_uris": "https://a.example/\t"}
+                        ).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Client).where(
+            Client.name.in_(["Three\r\n", "Four", "Five"]))) == 0

@@ -52,6 +52,8 @@ def _options(form: ConnectionForm) -> dict[str, Any]:
 def _filled(form: ConnectionForm) -> dict[str, Any]:
     """The submitted values; an empty secret or optional text means "keep" (None) like an absent CLI option."""
     values: dict[str, Any] = {name: (getattr(form, name).data or None) for name in TEXT_FIELDS}
+    if values["reply_text"]:  # a textarea submits CRLF (HTML §4.10.11.3); the reply keeps plain LF line breaks
+        values["reply_text"] = values["reply_text"].replace("\r\n", "\n").replace("\r", "\n")
     values.update(encryption=form.encryption.data, association=form.association.data,
                   login_only=bool(form.login_only.data), confirm_in_wechat=bool(form.confirm_in_wechat.data))
     return values
