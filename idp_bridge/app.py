@@ -22,6 +22,7 @@ def _load_models() -> None:
     from idp_bridge import ratelimit as _ratelimit  # noqa: F401
     from idp_bridge.accounts import models as _accounts  # noqa: F401
     from idp_bridge.admin import models as _admin  # noqa: F401
+    from idp_bridge.cache import hooks as _cache_hooks  # noqa: F401  (installs the version-bump hooks)
     from idp_bridge.events import models as _events  # noqa: F401
     from idp_bridge.login import models as _login  # noqa: F401
     from idp_bridge.oidc import keystore as _keystore  # noqa: F401

@@ -41,7 +41,7 @@ from idp_bridge.numbers import BadNumber, parse_int
 from idp_bridge.oidc import consent, seam, sso
 from idp_bridge.oidc.id_token_hint import hinted_subject
 from idp_bridge.oidc.lookup import has_control_characters
-from idp_bridge.oidc.models import Client, PendingAuthorization
+from idp_bridge.oidc.models import ClientRules, PendingAuthorization
 from idp_bridge.oidc.principal import Principal, load_user
 from idp_bridge.oidc.responses import (
     RESPONSE_MODES,
@@ -70,7 +70,7 @@ class AuthorizationRequest:
 
     params: dict[str, str]
     repeated: list[str]
-    client: Client | None = None
+    client: ClientRules | None = None
     redirect_uri: str | None = None
     response_mode: str = "query"
     max_age: int | None = None
@@ -88,7 +88,7 @@ class AuthorizationRequest:
         return cls(params=values.to_dict(flat=True), repeated=repeated)
 
     @property
-    def valid_client(self) -> Client:
+    def valid_client(self) -> ClientRules:
         if self.client is None:  # pragma: no cover - the checks order guarantees it
             raise RuntimeError("client used before check_client")
         return self.client

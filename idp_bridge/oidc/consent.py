@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from idp_bridge.extensions import db
 from idp_bridge.oidc import seam
-from idp_bridge.oidc.models import Client, Consent, PendingAuthorization
+from idp_bridge.oidc.models import ClientRules, Consent, PendingAuthorization
 from idp_bridge.oidc.principal import Principal
 from idp_bridge.timeutil import utcnow
 
@@ -20,7 +20,7 @@ def granted(user_id: int, client_id: str, scope: str) -> bool:
     return row is not None and set(scope.split()) <= set(row.scope.split())
 
 
-def ask(client: Client, params: dict[str, str], principal: Principal, scope: str) -> Response:
+def ask(client: ClientRules, params: dict[str, str], principal: Principal, scope: str) -> Response:
     """The consent page; the answer comes back to ``/oauth/consent`` bound to this browser by a pending row
     that already knows who signed in (so the answer cannot be replayed for another user)."""
     pending, new_cookie = seam.create_pending(client.client_id, params)

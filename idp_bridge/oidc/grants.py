@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
@@ -17,7 +17,7 @@ from authlib.oidc.core import grants as oidc_grants
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc import keystore, tokens
-from idp_bridge.oidc.models import AuthorizationCode, Client, Token
+from idp_bridge.oidc.models import AuthorizationCode, ClientRules, Token
 from idp_bridge.oidc.principal import Principal, load_user, user_claims
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
@@ -37,7 +37,7 @@ class S256CodeChallenge(CodeChallenge):
 
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
-        client: Client = grant.request.client
+        client: ClientRules = grant.request.client
         if client.public and not data.get("code_challenge"):
             raise InvalidRequestError("PKCE is required: send 'code_challenge' with method S256.")
         if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
@@ -72,19 +72,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
         db.session.commit()
 
-    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+    def query_authorization_code(self, code: str, client: ClientRules) -> AuthorizationCode | None:
         if not isinstance(code, str) or len(code) > 256:
             return None
         return tokens.consume_code(code, client)
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
-        """Already consumed; but if a replay raced us, the tokens just saved must not be handed out."""
-        if tokens.code_was_replayed(authorization_code.id):
-            tokens.revoke_from_code(authorization_code.id)
-            raise InvalidGrantError("The authorization code was used more than once.")
+        """Already consumed by ``query_authorization_code``, in the transaction that saves the tokens (see
+        ``tokens.consume_code``): a racing replay waits for it, then revokes them."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
-        user = load_user(authorization_code.user_id)
+        user = load_user(authorization_code.user_id, with_identities=True)
         if user is None:
             return None
         return Principal(user, authorization_code.auth_time, authorization_code.sid, authorization_code.connection_id)
@@ -126,17 +124,17 @@ class IdTokenClaims:
     """Shared ID-token rules for the code and refresh extensions (OIDC Core §2 ``iss``/``aud``, §12.2 refresh,
     signed with the active key named by ``kid`` (RFC 7515 §4.1.4))."""
 
-    def resolve_client_private_key(self, client: Client) -> Any:
+    def resolve_client_private_key(self, client: ClientRules) -> Any:
         return keystore.signing_key(self.get_client_algorithm(client))
 
-    def get_client_algorithm(self, client: Client) -> str:
+    def get_client_algorithm(self, client: ClientRules) -> str:
         return client.id_token_signed_response_alg or "RS256"
 
-    def get_encode_header(self, client: Client) -> dict[str, str]:
+    def get_encode_header(self, client: ClientRules) -> dict[str, str]:
         key = keystore.signing_key(self.get_client_algorithm(client))
         return {"alg": self.get_client_algorithm(client), "kid": key.kid or "", "typ": "JWT"}
 
-    def get_client_claims(self, client: Client) -> dict[str, Any]:
+    def get_client_claims(self, client: ClientRules) -> dict[str, Any]:
         now = int(time.time())
         return {"iss": _settings().issuer, "aud": client.client_id, "iat": now,
                 "exp": now + _settings().id_token_lifetime}
@@ -168,7 +166,7 @@ class OpenIDRefresh(IdTokenClaims, oidc_grants.OpenIDToken):
 class TokenGenerator(BearerTokenGenerator):
     """Refresh tokens only for the ``offline_access`` scope."""
 
-    def generate(self, grant_type: str, client: Client, user: Any = None, scope: str | None = None,
+    def generate(self, grant_type: str, client: ClientRules, user: Any = None, scope: str | None = None,
                  expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
         wants_refresh = include_refresh_token and "offline_access" in (scope or "").split()
         return super().generate(grant_type, client, user, scope, expires_in, wants_refresh)
@@ -199,4 +197,5 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
             refresh_expires_at=now + timedelta(seconds=settings.refresh_token_lifetime) if refresh else None,
         )
     )
-    db.session.commit()
+    # Committed with the rest of the token request, once (``views.token``): the code's consumption and the
+    # tokens it produced land together or not at all.

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy.exc import IntegrityError
 
-from idp_bridge import audit
+from idp_bridge import audit, cache
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
-from idp_bridge.oidc.models import SigningKey
+from idp_bridge.oidc.models import SIGNING_KEYS_KIND, SigningKey
 from idp_bridge.secretbox import open_sealed, seal
 from idp_bridge.timeutil import utcnow
 
@@ -63,28 +63,39 @@ def _active_row(alg: str) -> SigningKey:
     return row
 
 
-_CACHE: dict[tuple[str, str], RSAKey | ECKey] = {}
+def _load_signing_key(alg: str) -> RSAKey | ECKey:
+    row = _active_row(alg)
+    data = json.loads(open_sealed(current_app.config["SECRET_KEY"], _PURPOSE, row.private_jwk_sealed))
+    return RSAKey.import_key(data) if row.alg == "RS256" else ECKey.import_key(data)
 
 
 def signing_key(alg: str = "RS256") -> RSAKey | ECKey:
-    """The active private key for ``alg`` (created on first use), with its ``kid`` set."""
+    """The active private key for ``alg`` (created on first use), with its ``kid`` set.
+
+    Kept per process and dropped everywhere when any key changes (``idp_bridge.cache``): every ID token needs
+    it, a rotation is rare, and unsealing costs an AES-GCM decryption plus a key import."""
     if alg not in ALGORITHMS:
         raise ValueError(f"unsupported algorithm {alg!r}")
-    row = _active_row(alg)
-    cache_key = (current_app.config["SECRET_KEY"], row.kid)
-    key = _CACHE.get(cache_key)
-    if key is None:
-        data = json.loads(open_sealed(current_app.config["SECRET_KEY"], _PURPOSE, row.private_jwk_sealed))
-        key = RSAKey.import_key(data) if row.alg == "RS256" else ECKey.import_key(data)
-        _CACHE[cache_key] = key
+    key = cast("RSAKey | ECKey | None",
+               cache.cached(SIGNING_KEYS_KIND, ("private", alg), lambda: _load_signing_key(alg)))
+    if key is None:  # pragma: no cover - the loader creates the key or raises
+        raise RuntimeError(f"no active {alg} signing key")
     return key
 
 
-def public_jwks() -> dict[str, Any]:
-    """Every key that may still verify a live token: the active ones and retired ones not yet expired."""
+def _load_published() -> tuple[tuple[dict[str, Any], datetime | None, bool], ...]:
     signing_key("RS256")  # make sure there is always at least the default key to publish
     rows = db.session.scalars(db.select(SigningKey).order_by(SigningKey.id.desc()))
-    return {"keys": [dict(row.public_jwk) for row in rows if row._published()]}
+    return tuple((dict(row.public_jwk), row.remove_after, row.active_alg is not None) for row in rows)
+
+
+def public_jwks() -> dict[str, Any]:
+    """Every key that may still verify a live token: the active ones and retired ones not yet expired (the
+    expiry is applied at each read, so a cached list never publishes a key past its time)."""
+    published = cache.cached(SIGNING_KEYS_KIND, "published", _load_published) or ()
+    now = utcnow()
+    return {"keys": [dict(jwk) for jwk, remove_after, active in published
+                     if active or (remove_after is not None and remove_after > now)]}
 
 
 def public_keyset() -> KeySet:

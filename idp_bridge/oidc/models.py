@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from idp_bridge import cache
 from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import matches
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.models import Connection
 
+if TYPE_CHECKING:
+    from idp_bridge.accounts.models import User
+
 SUPPORTED_SCOPES = ("openid", "profile", "offline_access")
+
+#: Cached per process (``oidc.client_cache``, ``oidc.keystore``); declared beside the tables so every process
+#: that writes them — a worker, the CLI, the console — bumps the version (``idp_bridge.cache``).
+CLIENTS_KIND, SIGNING_KEYS_KIND, LOCKOUTS_KIND = "clients", "signing_keys", "auth_lockouts"
+cache.watch(CLIENTS_KIND, "clients", "client_connections")
+cache.watch(SIGNING_KEYS_KIND, "signing_keys")
+cache.watch(LOCKOUTS_KIND, "auth_lockouts")
 
 client_connections = Table(
     "client_connections",
@@ -25,7 +36,65 @@ client_connections = Table(
 )
 
 
-class Client(db.Model, ClientMixin):  # type: ignore[name-defined]
+class ClientRules(ClientMixin):
+    """Authlib's client interface as rules over the attributes alone, shared by the ORM row and the
+    per-process snapshot (``oidc.client_cache``) so both answer every check identically."""
+
+    client_id: str
+    client_secret_digest: str | None
+    name: str
+    public: bool
+    third_party: bool
+    resource_server: bool
+    id_token_signed_response_alg: str
+    redirect_uris: Any
+    post_logout_redirect_uris: Any
+    web_origins: Any
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        """None on purpose: OIDC Core §3.1.2.1 makes ``redirect_uri`` required."""
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        """Keep only scopes we support, in the order asked; unknown scopes are ignored (RFC 6749 §3.3)."""
+        if not scope:
+            return ""
+        asked = scope.split()
+        return " ".join(s for s in dict.fromkeys(asked) if s in SUPPORTED_SCOPES)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact string match against the registered URIs (RFC 9700 §4.1.3)."""
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return bool(self.client_secret_digest) and matches(client_secret, self.client_secret_digest or "")
+
+    @property
+    def token_endpoint_auth_method(self) -> str:
+        return "none" if self.public else "client_secret_basic"
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """Public clients authenticate with nothing; confidential ones with their secret (basic or post)."""
+        if self.public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in ("authorization_code", "refresh_token")
+
+    @property
+    def client_metadata(self) -> dict[str, Any]:
+        """The registration metadata Authlib's RP-initiated logout reads."""
+        return {"post_logout_redirect_uris": list(self.post_logout_redirect_uris)}
+
+
+class Client(db.Model, ClientRules):  # type: ignore[name-defined]
     """An application (OIDC client). The secret is stored as a SHA-256 digest, shown once at creation."""
 
     __tablename__ = "clients"
@@ -69,49 +138,6 @@ class Client(db.Model, ClientMixin):  # type: ignore[name-defined]
             "try_page": self.try_page,
             "id_token_signed_response_alg": self.id_token_signed_response_alg,
         }
-
-    # --- Authlib ClientMixin -------------------------------------------------------------------------
-    def get_client_id(self) -> str:
-        return self.client_id
-
-    def get_default_redirect_uri(self) -> None:
-        """None on purpose: OIDC Core §3.1.2.1 makes ``redirect_uri`` required."""
-        return None
-
-    def get_allowed_scope(self, scope: str | None) -> str:
-        """Keep only scopes we support, in the order asked; unknown scopes are ignored (RFC 6749 §3.3)."""
-        if not scope:
-            return ""
-        asked = scope.split()
-        return " ".join(s for s in dict.fromkeys(asked) if s in SUPPORTED_SCOPES)
-
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        """Exact string match against the registered URIs (RFC 9700 §4.1.3)."""
-        return redirect_uri in self.redirect_uris
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        return bool(self.client_secret_digest) and matches(client_secret, self.client_secret_digest or "")
-
-    @property
-    def token_endpoint_auth_method(self) -> str:
-        return "none" if self.public else "client_secret_basic"
-
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        """Public clients authenticate with nothing; confidential ones with their secret (basic or post)."""
-        if self.public:
-            return method == "none"
-        return method in ("client_secret_basic", "client_secret_post")
-
-    def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
-
-    def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in ("authorization_code", "refresh_token")
-
-    @property
-    def client_metadata(self) -> dict[str, Any]:
-        """The registration metadata Authlib's RP-initiated logout reads."""
-        return {"post_logout_redirect_uris": list(self.post_logout_redirect_uris)}
 
 
 class AuthorizationCode(db.Model):  # type: ignore[name-defined]
@@ -214,6 +240,9 @@ class SsoSession(db.Model):  # type: ignore[name-defined]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    # Loaded with the session in one statement when the SSO path needs both (``sso.current_session``).
+    user: Mapped[User] = relationship(lazy="raise", viewonly=True)
+
 
 class Consent(db.Model):  # type: ignore[name-defined]
     """Scopes a user granted to a third-party application, remembered until revoked."""
@@ -304,3 +333,14 @@ class SigningKey(db.Model):  # type: ignore[name-defined]
 
     def _published(self) -> bool:
         return self.active_alg is not None or (self.remove_after is not None and self.remove_after > utcnow())
+
+
+class AuthLockout(db.Model):  # type: ignore[name-defined]
+    """A client id locked for one address until ``until`` (epoch seconds) after too many failed client
+    authentications. Rows appear only when a lock starts, so the successful path reads them from the
+    per-process cache and never from the database."""
+
+    __tablename__ = "auth_lockouts"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    until: Mapped[int] = mapped_column(Integer, index=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import joinedload
+
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.extensions import db
 
@@ -50,7 +52,12 @@ def user_claims(user: User, connection_id: int | None, scope: str) -> dict[str, 
     return claims
 
 
-def load_user(user_id: int) -> User | None:
-    """An active user, or None when missing or blocked."""
-    user = db.session.get(User, user_id)
+def load_user(user_id: int, *, with_identities: bool = False) -> User | None:
+    """An active user, or None when missing or blocked. ``with_identities`` loads the identities in the same
+    statement, for callers that build claims (one round trip instead of two)."""
+    if with_identities:
+        user = db.session.scalars(db.select(User).options(joinedload(User.identities))
+                                  .where(User.id == user_id)).unique().first()
+    else:
+        user = db.session.get(User, user_id)
     return None if user is None or user.blocked else user

@@ -14,7 +14,7 @@ from flask import render_template, request
 from werkzeug.wrappers import Response
 
 from idp_bridge.config import current_settings
-from idp_bridge.oidc.models import Client
+from idp_bridge.oidc.models import ClientRules
 
 RESPONSE_MODES = ("query", "fragment", "form_post", "web_message")
 
@@ -24,7 +24,7 @@ def origin_of(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def web_message_origin(client: Client, redirect_uri: str) -> str | None:
+def web_message_origin(client: ClientRules, redirect_uri: str) -> str | None:
     """The registered web origin of ``redirect_uri``: the only target ``web_message`` may post to."""
     origin = origin_of(redirect_uri)
     return origin if origin in client.web_origins else None
@@ -37,7 +37,7 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def respond(client: Client, redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
+def respond(client: ClientRules, redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
     """Deliver ``params`` (code/state or error) to the client per ``response_mode``; adds ``iss``."""
     delivered = {k: v for k, v in params.items() if v is not None}
     delivered["iss"] = current_settings().issuer

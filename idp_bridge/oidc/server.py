@@ -17,18 +17,15 @@ from flask import Flask, current_app
 from idp_bridge.config import current_settings, settings_of
 from idp_bridge.extensions import db
 from idp_bridge.oidc import grants, keystore, sso, tokens
-from idp_bridge.oidc.lookup import lookup_key
-from idp_bridge.oidc.models import Client, Token
+from idp_bridge.oidc.client_cache import ClientRecord, find_client
+from idp_bridge.oidc.models import ClientRules, Token
 from idp_bridge.oidc.principal import load_user
 from idp_bridge.timeutil import epoch, utcnow
 
 
-def query_client(client_id: str) -> Client | None:
-    """The client named in a request; values that cannot be one of our ids never reach the database."""
-    key = lookup_key(client_id)
-    if key is None:
-        return None
-    return db.session.scalar(db.select(Client).where(Client.client_id == key))
+def query_client(client_id: str) -> ClientRecord | None:
+    """The client named in a request, from the per-process cache (Authlib asks several times per request)."""
+    return find_client(client_id)
 
 
 class Issuer(IssuerParameter):
@@ -69,7 +66,7 @@ class Introspection(IntrospectionEndpoint):
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         return Revocation.query_token(self, token_string, token_type_hint)
 
-    def check_permission(self, token: Token, client: Client, request: OAuth2Request) -> bool:
+    def check_permission(self, token: Token, client: ClientRules, request: OAuth2Request) -> bool:
         if client.public:
             return False
         return token.client_id == client.client_id or bool(client.resource_server)

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from flask import g
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from idp_bridge import signals
@@ -25,7 +26,10 @@ def current_session() -> SsoSession | None:
     value = read_cookie(COOKIE)
     if not value:
         return None
-    row = db.session.scalar(db.select(SsoSession).where(SsoSession.cookie_digest == digest(value)))
+    # The user row comes in the same statement: the caller's ``load_user`` then finds it in the session's
+    # identity map instead of asking the database again (the SSO path's round-trip budget, SPEC §16).
+    row = db.session.scalar(db.select(SsoSession).options(joinedload(SsoSession.user))
+                            .where(SsoSession.cookie_digest == digest(value)))
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     return row

@@ -15,18 +15,24 @@ from authlib.oauth2.rfc6749 import InvalidGrantError
 from sqlalchemy import or_, update
 
 from idp_bridge.extensions import db
-from idp_bridge.oidc.models import AuthorizationCode, Client, Token
+from idp_bridge.oidc.models import AuthorizationCode, ClientRules, Token
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 
-def consume_code(code: str, client: Client) -> AuthorizationCode | None:
-    """Mark the code used if it is live and this client's; on a replay, revoke what it produced."""
+def consume_code(code: str, client: ClientRules) -> AuthorizationCode | None:
+    """Mark the code used if it is live and this client's, in one ``UPDATE … RETURNING``; on a replay, revoke
+    what it produced.
+
+    Nothing is committed here: the token request commits once, after its tokens are saved (the view does).
+    Until then the code's row stays locked by this transaction, so a concurrent redemption waits, then finds
+    the code used and revokes what this one issued — the replay rule of RFC 6749 §4.1.2 holds without a
+    second look at the row."""
     code_digest = digest(code)
     now = utcnow()
-    result = db.session.execute(
+    row = db.session.scalar(
         update(AuthorizationCode)
         .where(
             AuthorizationCode.code_digest == code_digest,
@@ -35,14 +41,15 @@ def consume_code(code: str, client: Client) -> AuthorizationCode | None:
             AuthorizationCode.expires_at > now,
         )
         .values(used_at=now)
+        .returning(AuthorizationCode)
+        .execution_options(populate_existing=True)
     )
-    db.session.commit()
-    row = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest))
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if row is not None:
         return row
-    if row is not None and row.used_at is not None and row.client_id == client.client_id:
+    spent = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest))
+    if spent is not None and spent.used_at is not None and spent.client_id == client.client_id:
         log.warning("authorization code replayed by client %s: revoking tokens issued from it", client.client_id)
-        revoke_from_code(row.id)
+        revoke_from_code(spent.id)
     return None
 
 
@@ -54,11 +61,6 @@ def revoke_from_code(code_id: int) -> None:
     for family in set(families):
         revoke_family(family, commit=False)
     db.session.commit()
-
-
-def code_was_replayed(code_id: int) -> bool:
-    row = db.session.get(AuthorizationCode, code_id, populate_existing=True)
-    return row is None or row.replayed_at is not None
 
 
 def revoke_family(family_id: str, *, commit: bool = True) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
@@ -10,11 +9,11 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from idp_bridge import ratelimit
 from idp_bridge.config import current_settings
+from idp_bridge.extensions import db
 from idp_bridge.oidc import authorize as authorize_logic
 from idp_bridge.oidc import consent as consent_logic
-from idp_bridge.oidc import keystore, seam, sso
+from idp_bridge.oidc import keystore, lockout, seam, sso
 from idp_bridge.oidc.cors import add_cors_headers
 from idp_bridge.oidc.discovery import metadata
 from idp_bridge.oidc.lookup import lookup_key
@@ -39,9 +38,6 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-FAILED_AUTH_PER_MINUTE = 10
-
-
 def _client_error(status: int, description: str) -> Response:
     response = jsonify(error="invalid_client", error_description=description)
     response.status_code = status
@@ -58,17 +54,15 @@ def _claimed_client_id() -> str:
 
 @bp.before_request
 def _guard_client_authentication() -> Response | None:
-    """Refuse a malformed ``Authorization`` header (Authlib crashes on one without credentials) and stop
-    guessing of client secrets: after 10 failed authentications in a minute from one address, that client id
-    is locked for that address for the rest of the minute (keyed by address too, so an attacker cannot lock
-    a legitimate application out)."""
+    """Refuse a malformed ``Authorization`` header (Authlib crashes on one without credentials) and a client
+    id locked for this address by too many failed authentications (``oidc.lockout``)."""
     if request.endpoint not in CLIENT_AUTH_ENDPOINTS:
         return None
     header = request.headers.get("Authorization")
     if header is not None and len(header.split(None, 1)) != 2:
         return _client_error(401, "Malformed Authorization header.")
     client_id = _claimed_client_id()
-    if client_id and ratelimit.count(f"authfail:{client_id}", int(time.time()) // 60) >= FAILED_AUTH_PER_MINUTE:
+    if client_id and lockout.locked(client_id):
         response = _client_error(429, "Too many failed client authentications; retry in a minute.")
         response.headers["Retry-After"] = "60"
         return response
@@ -80,7 +74,7 @@ def _count_failed_client_authentication(response: Response) -> Response:
     if request.endpoint in CLIENT_AUTH_ENDPOINTS and response.status_code == 401:
         client_id = _claimed_client_id()
         if client_id:
-            ratelimit.hit(f"authfail:{client_id}", int(time.time()) // 60, 1_000_000)
+            lockout.record_failure(client_id)
     return response
 
 
@@ -124,7 +118,12 @@ def consent() -> Response:
 
 @bp.post("/oauth/token")
 def token() -> Response:
-    return authorization_server().create_token_response()
+    """One transaction per token request: the grant consumes the code (or rotates the refresh token) and
+    saves the new tokens without committing; this commit makes them real together. An error response
+    commits too — a code spent by a failed redemption stays spent (RFC 6749 §4.1.2: use it once)."""
+    response = authorization_server().create_token_response()
+    db.session.commit()
+    return response
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])

@@ -1,4 +1,4 @@
-"""speed: per-process cache invalidation
+"""speed: per-process cache invalidation (a version row per cached kind), client-authentication lock-outs
 
 Revision ID: a6b5f0d9c706
 Revises: f5a4e9c8b605
@@ -16,8 +16,22 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table('cache_versions',
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('kind', name=op.f('pk_cache_versions'))
+    )
+    op.create_table('auth_lockouts',
+    sa.Column('key', sa.String(length=160), nullable=False),
+    sa.Column('until', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_auth_lockouts'))
+    )
+    with op.batch_alter_table('auth_lockouts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_auth_lockouts_until'), ['until'], unique=False)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('auth_lockouts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_auth_lockouts_until'))
+    op.drop_table('auth_lockouts')
+    op.drop_table('cache_versions')

@@ -1,0 +1,38 @@
+"""SPEC §16: the SSO path (authorize with a session cookie, then the code exchange) stays within its
+database budget — at most 2 transactions and 6 statements once the process is warm. A change that adds a
+round trip to this path fails here before it shows in the benchmark."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from flask import Flask
+
+from idp_bridge.cache.listener import POLL_SECONDS
+from idp_bridge.extensions import db
+from tests.oidc.conftest import Rp, redeem
+from tests.support.statements import counting
+
+STATEMENTS, TRANSACTIONS = 6, 2
+
+
+def _sso_login(login: object, rp: Rp, live_url: str) -> dict[str, object]:
+    done = login(rp, expect_login=False)  # type: ignore[operator]
+    assert "code" in done.params, done.response.text
+    return redeem(rp, live_url, done)
+
+
+def test_sso_login_within_budget(app: Flask, live_url: str, login: object, rp: Rp,
+                                 browser: requests.Session) -> None:
+    login(rp)  # type: ignore[operator]  # the interactive login that creates the SSO session
+    _sso_login(login, rp, live_url)  # warm: the process meets this client and creates the signing key
+    time.sleep(2 * POLL_SECONDS)  # the cache listener sees the new key's version and drops the entry once
+    _sso_login(login, rp, live_url)  # warm again: the key is cached under its settled version
+    with app.app_context():
+        engine = db.engine
+    with counting(engine) as tally:
+        tokens = _sso_login(login, rp, live_url)
+    assert "id_token" in tokens
+    assert len(tally.statements) <= STATEMENTS, tally.report()
+    assert tally.commits <= TRANSACTIONS, tally.report()
