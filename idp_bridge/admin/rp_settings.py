@@ -17,9 +17,15 @@ SECRET = "<client secret, as shown once on creation>"
 SCOPE = " ".join(s for s in SUPPORTED_SCOPES if s != "offline_access")
 
 
-def _pick(uris: list[str], suffix: str) -> str:
-    """The redirect URI that looks like the tool's own callback, else the first registered one."""
-    return next((u for u in uris if u.endswith(suffix)), uris[0] if uris else "https://app.example/callback")
+#: the callback paths the server-side tools use by default
+TOOL_CALLBACKS = ("/oauth2/callback", "/redirect_uri")
+
+
+def _pick(uris: list[str], suffix: str | None) -> str:
+    """The redirect URI that looks like the tool's own callback (``suffix``; None: one that is not another
+    tool's), else the first registered one."""
+    fits = (u for u in uris if (u.endswith(suffix) if suffix else not u.endswith(TOOL_CALLBACKS)))
+    return next(fits, uris[0] if uris else "https://app.example/callback")
 
 
 def discovery_url(issuer: str) -> str:
@@ -28,7 +34,7 @@ def discovery_url(issuer: str) -> str:
 
 def oidc_client_ts(issuer: str, client: Client) -> str:
     settings: dict[str, str] = {"authority": issuer, "client_id": client.client_id,
-                                "redirect_uri": _pick(client.redirect_uris, "/callback")}
+                                "redirect_uri": _pick(client.redirect_uris, None)}
     if client.post_logout_redirect_uris:
         settings["post_logout_redirect_uri"] = client.post_logout_redirect_uris[0]
     settings.update(response_type="code", scope=SCOPE)

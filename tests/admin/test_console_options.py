@@ -175,7 +175,8 @@ def test_ready_to_paste_settings_carry_this_applications_values_and_never_the_se
         app: Flask, live_url: str) -> None:
     with app.app_context():
         client, secret = create_client("Intranet", ["https://intra.example/oauth2/callback",
-                                                    "https://intra.example/redirect_uri"],
+                                                    "https://intra.example/redirect_uri",
+                                                    "https://intra.example/spa/cb"],
                                        post_logout_redirect_uris=["https://intra.example/"])
         client_id = client.client_id
     page = Console(app, live_url, "viewer").get(f"/admin/apps/{client_id}").text  # read-only is enough
@@ -188,6 +189,8 @@ def test_ready_to_paste_settings_carry_this_applications_values_and_never_the_se
     js, apache, proxy = (html.unescape(pastes[k]) for k in ("oidc-client-ts", "mod-auth-openidc", "oauth2-proxy"))
     assert f'authority: "{live_url}",' in js and f'client_id: "{client_id}",' in js
     assert 'response_type: "code",' in js and 'scope: "openid profile",' in js
+    assert 'redirect_uri: "https://intra.example/spa/cb",' in js  # not the server-side tools' callbacks
+    assert "built-in method" not in page and ">Copy</button>" in page
     assert f"OIDCProviderMetadataURL {live_url}/.well-known/openid-configuration" in apache
     assert f"OIDCClientID {client_id}" in apache and "OIDCRedirectURI https://intra.example/redirect_uri" in apache
     assert 'OIDCScope "openid profile"' in apache and "OIDCCryptoPassphrase" in apache
