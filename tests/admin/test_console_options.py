@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,7 +175,7 @@ def test_backchannel_logout_uri_in_the_application_form(app: Flask, live_url: st
 
 
 def test_ready_to_paste_settings_carry_this_applications_values_and_never_the_secret(
-        app: Flask, live_url: str) -> None:
+        app: Flask, live_url: str, tmp_path: Path) -> None:
     with app.app_context():
         client, secret = create_client("Intranet", ["https://intra.example/oauth2/callback",
                                                     "https://intra.example/redirect_uri",
@@ -198,6 +201,14 @@ def test_ready_to_paste_settings_carry_this_applications_values_and_never_the_se
     assert 'redirect_url = "https://intra.example/oauth2/callback"' in proxy
     assert 'oidc_email_claim = "sub"' in proxy and "cookie_secret" in proxy
     assert 'id="discovery-url">' + f"{live_url}/.well-known/openid-configuration<" in page
+    # They parse: oauth2-proxy's config file is TOML; the oidc-client-ts snippet is a JavaScript module.
+    parsed = tomllib.loads(proxy)
+    assert parsed["client_id"] == client_id and parsed["oidc_email_claim"] == "sub"
+    assert parsed["email_domains"] == ["*"] and parsed["insecure_oidc_allow_unverified_email"] is True
+    module = tmp_path / "settings.mjs"
+    module.write_text(js, encoding="utf-8")
+    checked = subprocess.run(["node", "--check", str(module)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
     # Copy buttons exist but start hidden: without JavaScript the text stays, selectable.
     assert len(re.findall(r'<button type="button" class="secondary copy"[^>]*hidden>', page)) >= 4
     assert "<script>" not in page and 'src="/static/admin/copy.js"' in page

@@ -62,6 +62,9 @@ def test_create_deliver_redeliver_edit_rotate_delete(app: Flask, live_url: str, 
     assert shown.status_code == 200 and secret not in shown.text and secret not in hook.secret_sealed
     assert secret not in console.get("/admin/webhooks").text
     assert hook.public_id in console.get("/admin/webhooks").text
+    zh = console.http.get(f"{live_url}/admin/webhooks/{hook.public_id}", headers={"Accept-Language": "zh-CN"},
+                          timeout=20).text
+    assert "投递记录" in zh and "重新投递" not in zh  # (no delivery yet: no Redeliver button)
     # A real event reaches the real receiver, signed with that secret; the log shows it delivered.
     with app.app_context():
         admin.create_user(name="Lin")
