@@ -13,12 +13,14 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
+from sqlalchemy import insert
 
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc import keystore, tokens
 from idp_bridge.oidc.models import AuthorizationCode, ClientRules, Token
 from idp_bridge.oidc.principal import Principal, load_user, user_claims
+from idp_bridge.oidc.tokens import CodeRecord
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
@@ -51,37 +53,40 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS  # public clients use 'none' (RFC 7636, OIDC Core §9)
 
+    def generate_authorization_code(self) -> str:
+        return tokens.new_token_value()
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        """One plain INSERT (no ORM unit of work: nothing reads the row back in this request)."""
         principal: Principal = request.user
         data = request.payload.data
-        db.session.add(
-            AuthorizationCode(
-                code_digest=digest(code),
-                client_id=request.client.client_id,
-                user_id=principal.user.id,
-                redirect_uri=request.payload.redirect_uri,
-                scope=request.scope or "",
-                nonce=data.get("nonce"),
-                code_challenge=data.get("code_challenge"),
-                code_challenge_method=data.get("code_challenge_method"),
-                auth_time=principal.auth_time,
-                sid=principal.sid,
-                connection_id=principal.connection_id,
-                expires_at=utcnow() + timedelta(seconds=_settings().code_lifetime),
-            )
-        )
+        db.session.execute(insert(AuthorizationCode).values(
+            code_digest=digest(code),
+            client_id=request.client.client_id,
+            user_id=principal.user.id,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope or "",
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+            auth_time=principal.auth_time,
+            sid=principal.sid,
+            connection_id=principal.connection_id,
+            issued_at=utcnow(),
+            expires_at=utcnow() + timedelta(seconds=_settings().code_lifetime),
+        ))
         db.session.commit()
 
-    def query_authorization_code(self, code: str, client: ClientRules) -> AuthorizationCode | None:
+    def query_authorization_code(self, code: str, client: ClientRules) -> CodeRecord | None:
         if not isinstance(code, str) or len(code) > 256:
             return None
         return tokens.consume_code(code, client)
 
-    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+    def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
         """Already consumed by ``query_authorization_code``, in the transaction that saves the tokens (see
         ``tokens.consume_code``): a racing replay waits for it, then revokes them."""
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
+    def authenticate_user(self, authorization_code: CodeRecord) -> Principal | None:
         user = load_user(authorization_code.user_id, with_identities=True)
         if user is None:
             return None
@@ -178,24 +183,23 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     settings = _settings()
     now = utcnow()
     parent: Token | None = getattr(request, "refresh_token", None)
-    code: AuthorizationCode | None = request.authorization_code
+    code: CodeRecord | None = request.authorization_code
     refresh = token.get("refresh_token")
-    db.session.add(
-        Token(
-            client_id=request.client.client_id,
-            user_id=principal.user.id,
-            access_token_digest=digest(token["access_token"]),
-            refresh_token_digest=digest(refresh) if refresh else None,
-            scope=token.get("scope", ""),
-            family_id=parent.family_id if parent is not None else tokens.new_family_id(),
-            parent_id=parent.id if parent is not None else None,
-            code_id=code.id if code is not None else (parent.code_id if parent is not None else None),
-            auth_time=principal.auth_time,
-            sid=principal.sid,
-            connection_id=principal.connection_id,
-            access_expires_at=now + timedelta(seconds=int(token.get("expires_in", settings.access_token_lifetime))),
-            refresh_expires_at=now + timedelta(seconds=settings.refresh_token_lifetime) if refresh else None,
-        )
-    )
-    # Committed with the rest of the token request, once (``views.token``): the code's consumption and the
-    # tokens it produced land together or not at all.
+    # One plain INSERT; committed with the rest of the token request, once (``views.token``): the code's
+    # consumption and the tokens it produced land together or not at all.
+    db.session.execute(insert(Token).values(
+        client_id=request.client.client_id,
+        user_id=principal.user.id,
+        access_token_digest=digest(token["access_token"]),
+        refresh_token_digest=digest(refresh) if refresh else None,
+        scope=token.get("scope", ""),
+        family_id=parent.family_id if parent is not None else tokens.new_family_id(),
+        parent_id=parent.id if parent is not None else None,
+        code_id=code.id if code is not None else (parent.code_id if parent is not None else None),
+        auth_time=principal.auth_time,
+        sid=principal.sid,
+        connection_id=principal.connection_id,
+        issued_at=now,
+        access_expires_at=now + timedelta(seconds=int(token.get("expires_in", settings.access_token_lifetime))),
+        refresh_expires_at=now + timedelta(seconds=settings.refresh_token_lifetime) if refresh else None,
+    ))

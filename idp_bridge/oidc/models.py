@@ -140,7 +140,35 @@ class Client(db.Model, ClientRules):  # type: ignore[name-defined]
         }
 
 
-class AuthorizationCode(db.Model):  # type: ignore[name-defined]
+class CodeRules:
+    """Authlib's authorization-code interface over the attributes alone, shared by the ORM row and the record
+    the token endpoint reads with ``UPDATE … RETURNING`` (``tokens.consume_code``)."""
+
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    auth_time: int
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+class AuthorizationCode(db.Model, CodeRules):  # type: ignore[name-defined]
     """An issued code, stored as a digest. ``issued_at``/``expires_at`` are separate from ``auth_time``
     (RFC 6749 §4.1.2: codes expire shortly) and ``used_at`` is set by one atomic update (one use only)."""
 
@@ -163,25 +191,6 @@ class AuthorizationCode(db.Model):  # type: ignore[name-defined]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    # Authlib's AuthorizationCodeMixin interface
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return self.auth_time
-
-    def get_acr(self) -> None:
-        return None
-
-    def get_amr(self) -> None:
-        return None
 
 
 class Token(db.Model, TokenMixin):  # type: ignore[name-defined]

@@ -139,7 +139,7 @@ def init_server(app: Flask) -> None:
     default = server._token_generators["default"]
     server.register_token_generator(
         "default",
-        grants.TokenGenerator(default.access_token_generator, default.refresh_token_generator,
+        grants.TokenGenerator(lambda **_: tokens.new_token_value(), lambda **_: tokens.new_token_value(),
                               default.expires_generator),
     )
     server.register_grant(grants.AuthorizationCodeGrant,
