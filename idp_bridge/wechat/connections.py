@@ -180,7 +180,6 @@ def update_connection(secret_key: str, connection: Connection, **changes: Any) -
         db.session.rollback()
         raise
     db.session.commit()
-    _changed(connection.identifier)
     audit.record("connection.update", actor=audit.current_actor(), target=connection.identifier,
                  fields=sorted(k for k, v in changes.items() if v not in (None, False)))
     return connection
@@ -223,18 +222,10 @@ def _apply_changes(secret_key: str, connection: Connection, changes: dict[str, A
         connection.scene_prefix = _scene_prefix(prefix)
 
 
-def _changed(identifier: str) -> None:
-    """This process's callback uses the change at once (other processes: ``connection_cache``)."""
-    from idp_bridge.wechat import connection_cache
-
-    connection_cache.invalidate(identifier)
-
-
 def delete_connection(connection: Connection) -> None:
     identifier = connection.identifier
     db.session.delete(connection)
     db.session.commit()
-    _changed(identifier)
     audit.record("connection.delete", actor=audit.current_actor(), target=identifier)
 
 

@@ -7,9 +7,15 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from idp_bridge import cache
 from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
 from idp_bridge.timeutil import utcnow
+
+#: The callback's per-process snapshots of connections (``wechat.connection_cache``): any write to the table, in
+#: any process, invalidates them in every process.
+CONNECTIONS_KIND = "connections"
+cache.watch(CONNECTIONS_KIND, "connections")
 
 
 class Connection(db.Model):  # type: ignore[name-defined]
