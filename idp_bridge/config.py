@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from idp_bridge import dbpool
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -98,13 +100,14 @@ class Settings:
     wechat_open_base: str = "https://open.weixin.qq.com"
     admin: bool = True
     webhook_allow_private: bool = False
+    db_pool_size: int = 16
 
     def as_flask_config(self) -> dict[str, Any]:
         """Flask settings derived from ours; kept in one place so the factory stays thin."""
         return {
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "SQLALCHEMY_ENGINE_OPTIONS": dbpool.engine_options(self.database_url, self.db_pool_size),
             "IDP_BRIDGE": self,
             "MAX_CONTENT_LENGTH": 1024 * 1024,
         }
@@ -121,6 +124,7 @@ _INT_LIMITS: dict[str, tuple[int, int]] = {
     "qr_per_ip_per_minute": (1, 100000),
     "streams_per_ip": (1, 10000),
     "audit_retention_days": (1, 36500),
+    "db_pool_size": (1, 500),
 }
 
 
