@@ -94,11 +94,12 @@ def transition(session: LoginSession, source: State | Collection[State], target:
     result = db.session.execute(db.update(LoginSession).where(*condition).values(**values)
                                 .execution_options(synchronize_session=False))
     won = result.rowcount == 1  # type: ignore[attr-defined]
+    session_id = session.id  # read before the commit expires it (after it, reading the id costs a SELECT)
     if won:
-        signals.login_session_moved.send(None, session_id=session.id, target=target.value, facts=facts)
+        signals.login_session_moved.send(None, session_id=session_id, target=target.value, facts=facts)
     db.session.commit()  # also expires ``session``: the next attribute access re-reads the row
     if won:
-        _announce(session.id)
+        _announce(session_id)
     return won
 
 
