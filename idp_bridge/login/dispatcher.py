@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, select
@@ -22,6 +23,7 @@ from idp_bridge.extensions import db
 from idp_bridge.login import sessions
 from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import LIVE, State
+from idp_bridge.oidc.client_cache import find_client
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.dispatch import ClaimPush, LoginEvent, TextOutcome
@@ -51,12 +53,15 @@ def unionid_of(connection: Connection, openid: str) -> str | None:
         return None
 
 
-def _claim_scanner(session: LoginSession, openid: str) -> bool:
-    """True when ``openid`` is this session's scanner: it just became it, or already was."""
+def _scanner_state(session: LoginSession, openid: str) -> State | None:
+    """The session's state once ``openid`` is its scanner (it just became it, or already was); ``None`` when
+    another WeChat user is."""
     if session.state == State.WAITING and sessions.transition(session, State.WAITING, State.SCANNED,
                                                               openid=openid, event_at=utcnow()):
-        return True
-    return session.openid is not None and secrets.compare_digest(session.openid, openid)
+        return State.SCANNED  # known without reading the row again
+    if session.openid is not None and secrets.compare_digest(session.openid, openid):
+        return State(session.state)
+    return None
 
 
 # Built once: the scan of a dead scene is the callback's commonest push and this is all it costs.
@@ -87,22 +92,25 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
     # Every commit below expires what the session has loaded (a change of state wakes the page at once), so
     # what is needed after one is read before it: no row is read twice.
     session_id, pending_id, identifier = session.id, session.pending_id, event.connection_identifier
-    if not _claim_scanner(session, event.openid):
+    state = _scanner_state(session, event.openid)
+    if state is None:
         log.warning("second scanner refused on a login session of %s", identifier)
         audit.record("login.second_scanner", actor="wechat", target=identifier, outcome="refused",
                      login_session=session_id)
         return IN_USE
     app_name = _app_name(pending_id)
-    if session.state == State.CONFIRM:
+    if state == State.CONFIRM:
         return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
-    if session.state != State.SCANNED:
+    if state != State.SCANNED:
         return None  # binding form already shown; a re-scan changes nothing
     connection = db.session.get(Connection, event.connection_id)
     if connection is None:
         return None
+    facts = _Facts(session_id, pending_id, event.openid, identifier, connection.confirm_in_wechat,
+                   connection.reply_text, app_name)
     unionid = unionid_of(connection, event.openid)
     outcome = resolve(connection, event.openid, unionid)
-    reply = decide(session, connection, outcome, unionid, source=State.SCANNED, app_name=app_name)
+    reply = _apply(session, facts, outcome, unionid, State.SCANNED)
     log.info("login event on %s → %s in %.0f ms", identifier, outcome.kind, (time.monotonic() - started) * 1000)
     return reply
 
@@ -113,10 +121,30 @@ def decide(session: LoginSession, connection: Connection, outcome: Outcome, unio
 
     Used after a scan (``source`` = scanned) and after a binding code (``source`` = binding), so binding
     also respects the connection's confirm-in-WeChat step. ``app_name`` saves reading it again when known."""
-    openid, session_id, pending_id = session.openid, session.id, session.pending_id
-    identifier, confirm, reply_text = connection.identifier, connection.confirm_in_wechat, connection.reply_text
-    app_name = app_name if app_name is not None else _app_name(pending_id)
-    if outcome.kind == "success" and confirm:
+    facts = _Facts(session.id, session.pending_id, session.openid or "", connection.identifier,
+                   connection.confirm_in_wechat, connection.reply_text, app_name)
+    return _apply(session, facts, outcome, unionid, source)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a decision needs of the session and the connection, read while those rows were fresh: every
+    commit expires the ORM objects, and reading them again would cost a statement each."""
+
+    session_id: str
+    pending_id: str
+    openid: str
+    identifier: str
+    confirm_in_wechat: bool
+    reply_text: str
+    app_name: str | None
+
+
+def _apply(session: LoginSession, facts: _Facts, outcome: Outcome, unionid: str | None,
+           source: State) -> str | None:
+    openid, identifier, session_id = facts.openid, facts.identifier, facts.session_id
+    app_name = facts.app_name if facts.app_name is not None else _app_name(facts.pending_id)
+    if outcome.kind == "success" and facts.confirm_in_wechat:
         won = sessions.transition(session, source, State.CONFIRM, scanner=openid, user_id=outcome.user_id,
                                   unionid=unionid, confirm_code=f"{secrets.randbelow(10000):04d}")
         _decided(identifier, session_id, "confirm", outcome, won)
@@ -132,7 +160,7 @@ def decide(session: LoginSession, connection: Connection, outcome: Outcome, unio
     _decided(identifier, session_id, outcome.kind, outcome, won)
     if not won or outcome.kind == "refused":
         return None
-    return render_reply(reply_text, app_name)
+    return render_reply(facts.reply_text, app_name)
 
 
 def _decided(identifier: str, session_id: str, kind: str, outcome: Outcome, won: bool) -> None:
@@ -151,8 +179,9 @@ def app_name_of(session: LoginSession) -> str:
 
 
 def _app_name(pending_id: str) -> str:
-    pending = db.session.get(PendingAuthorization, pending_id)
-    client = pending.client if pending is not None else None
+    """The application's name, shown in WeChat replies: the client comes from the per-process client cache."""
+    client_id = db.session.scalar(select(PendingAuthorization.client_id).where(PendingAuthorization.id == pending_id))
+    client = find_client(client_id) if client_id is not None else None
     return client.name if client is not None else "idp-bridge"
 
 
