@@ -216,13 +216,12 @@ def resolve_end_user(req: AuthorizationRequest) -> None:
             req.principal = Principal(user, req.resumed.auth_time or int(time.time()), req.resumed.sid,
                                       req.resumed.connection_id)
         return
-    row = sso.current_session()
-    user = load_user(row.user_id) if row is not None else None
-    if row is None or user is None or "login" in req.prompts:
+    login = sso.current_login()
+    if login is None or login.user is None or "login" in req.prompts:
         return
-    if req.max_age is not None and time.time() - row.auth_time > req.max_age:
+    if req.max_age is not None and time.time() - login.auth_time > req.max_age:
         return
-    req.principal = Principal(user, row.auth_time, row.sid, row.connection_id)
+    req.principal = Principal(login.user, login.auth_time, login.sid, login.connection_id)
 
 
 def check_hinted_user(req: AuthorizationRequest) -> None:

@@ -87,7 +87,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ``tokens.consume_code``): a racing replay waits for it, then revokes them."""
 
     def authenticate_user(self, authorization_code: CodeRecord) -> Principal | None:
-        user = load_user(authorization_code.user_id, with_identities=True)
+        user = load_user(authorization_code.user_id)
         if user is None:
             return None
         return Principal(user, authorization_code.auth_time, authorization_code.sid, authorization_code.connection_id)

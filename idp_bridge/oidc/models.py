@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint, false
@@ -15,9 +15,6 @@ from idp_bridge.extensions import db
 from idp_bridge.secretbox import matches
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.models import Connection
-
-if TYPE_CHECKING:
-    from idp_bridge.accounts.models import User
 
 SUPPORTED_SCOPES = ("openid", "profile", "offline_access")
 
@@ -248,9 +245,6 @@ class SsoSession(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    # Loaded with the session in one statement when the SSO path needs both (``sso.current_session``).
-    user: Mapped[User] = relationship(lazy="raise", viewonly=True)
 
 
 class Consent(db.Model):  # type: ignore[name-defined]

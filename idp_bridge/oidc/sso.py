@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import g
-from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from idp_bridge import signals
+from idp_bridge.accounts.models import User
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc.cookies import clear_cookie, read_cookie, set_cookie
 from idp_bridge.oidc.models import SsoSession, Token
+from idp_bridge.oidc.principal import UserRecord, active, user_from_rows, user_select
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
@@ -26,13 +28,38 @@ def current_session() -> SsoSession | None:
     value = read_cookie(COOKIE)
     if not value:
         return None
-    # The user row comes in the same statement: the caller's ``load_user`` then finds it in the session's
-    # identity map instead of asking the database again (the SSO path's round-trip budget, SPEC §16).
-    row = db.session.scalar(db.select(SsoSession).options(joinedload(SsoSession.user))
-                            .where(SsoSession.cookie_digest == digest(value)))
+    row = db.session.scalar(db.select(SsoSession).where(SsoSession.cookie_digest == digest(value)))
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     return row
+
+
+@dataclass(frozen=True)
+class Login:
+    """This browser's live SSO session with its user, as the authorization endpoint uses it."""
+
+    sid: str
+    connection_id: int | None
+    auth_time: int
+    user: UserRecord | None  # None when the user is blocked
+
+
+def current_login() -> Login | None:
+    """The live SSO session of this browser and its user, in one plain statement (the authorization
+    endpoint's only read on the SSO path, SPEC §16)."""
+    value = read_cookie(COOKIE)
+    if not value:
+        return None
+    sessions = SsoSession.__table__
+    rows = db.session.execute(
+        user_select(sessions.c.sid, sessions.c.connection_id, sessions.c.auth_time, joined_to=sessions,
+                    on=User.__table__.c.id == sessions.c.user_id)
+        .where(sessions.c.cookie_digest == digest(value), sessions.c.revoked_at.is_(None),
+               sessions.c.expires_at > utcnow())).all()
+    if not rows:
+        return None
+    sid, connection_id, auth_time = rows[0][:3]
+    return Login(sid, connection_id, int(auth_time), active(user_from_rows(rows, skip=3)))
 
 
 def start_session(user_id: int, connection_id: int | None) -> tuple[SsoSession, str]:
