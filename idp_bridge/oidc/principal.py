@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.extensions import db
@@ -108,6 +108,9 @@ def active(user: UserRecord | None) -> UserRecord | None:
     return None if user is None or user.blocked else user
 
 
+_LOAD_USER = user_select().where(_USERS.c.id == bindparam("user_id"))
+
+
 def load_user(user_id: int) -> UserRecord | None:
     """An active user with its identities (one statement), or None when missing or blocked."""
-    return active(user_from_rows(db.session.execute(user_select().where(_USERS.c.id == user_id)).all()))
+    return active(user_from_rows(db.session.execute(_LOAD_USER, {"user_id": user_id}).all()))

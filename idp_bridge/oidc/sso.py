@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import g
+from sqlalchemy import bindparam
 from werkzeug.wrappers import Response
 
 from idp_bridge import signals
@@ -44,18 +45,20 @@ class Login:
     user: UserRecord | None  # None when the user is blocked
 
 
+_SESSIONS = SsoSession.__table__
+_CURRENT_LOGIN = (user_select(_SESSIONS.c.sid, _SESSIONS.c.connection_id, _SESSIONS.c.auth_time, joined_to=_SESSIONS,
+                              on=User.__table__.c.id == _SESSIONS.c.user_id)
+                  .where(_SESSIONS.c.cookie_digest == bindparam("digest"), _SESSIONS.c.revoked_at.is_(None),
+                         _SESSIONS.c.expires_at > bindparam("now")))
+
+
 def current_login() -> Login | None:
     """The live SSO session of this browser and its user, in one plain statement (the authorization
     endpoint's only read on the SSO path, SPEC §16)."""
     value = read_cookie(COOKIE)
     if not value:
         return None
-    sessions = SsoSession.__table__
-    rows = db.session.execute(
-        user_select(sessions.c.sid, sessions.c.connection_id, sessions.c.auth_time, joined_to=sessions,
-                    on=User.__table__.c.id == sessions.c.user_id)
-        .where(sessions.c.cookie_digest == digest(value), sessions.c.revoked_at.is_(None),
-               sessions.c.expires_at > utcnow())).all()
+    rows = db.session.execute(_CURRENT_LOGIN, {"digest": digest(value), "now": utcnow()}).all()
     if not rows:
         return None
     sid, connection_id, auth_time = rows[0][:3]

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, fields
 
 from authlib.oauth2.rfc6749 import InvalidGrantError
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import AuthorizationCode, ClientRules, CodeRules, Token
@@ -40,7 +40,11 @@ class CodeRecord(CodeRules):
 
 
 _CODES = AuthorizationCode.__table__
-_RECORD_COLUMNS = [_CODES.c[f.name] for f in fields(CodeRecord)]
+_CONSUME = (update(_CODES)
+            .where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.client_id == bindparam("b_client_id"),
+                   _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("now"))
+            .values(used_at=bindparam("now"))
+            .returning(*[_CODES.c[f.name] for f in fields(CodeRecord)]))
 
 
 def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
@@ -53,13 +57,7 @@ def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
     second look at the row. Plain SQL (no ORM identity map): this is the hottest statement of the SSO path."""
     code_digest = digest(code)
     now = utcnow()
-    row = db.session.execute(
-        update(_CODES)
-        .where(_CODES.c.code_digest == code_digest, _CODES.c.client_id == client.client_id,
-               _CODES.c.used_at.is_(None), _CODES.c.expires_at > now)
-        .values(used_at=now)
-        .returning(*_RECORD_COLUMNS)
-    ).first()
+    row = db.session.execute(_CONSUME, {"digest": code_digest, "b_client_id": client.client_id, "now": now}).first()
     if row is not None:
         return CodeRecord(*row)
     spent = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest))
