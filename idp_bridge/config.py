@@ -100,7 +100,7 @@ class Settings:
     wechat_open_base: str = "https://open.weixin.qq.com"
     admin: bool = True
     webhook_allow_private: bool = False
-    db_pool_size: int = 16
+    db_pool_size: int = 8
 
     def as_flask_config(self) -> dict[str, Any]:
         """Flask settings derived from ours; kept in one place so the factory stays thin."""
