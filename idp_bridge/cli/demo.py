@@ -79,7 +79,8 @@ def build_demo_app(host: str, port: int) -> tuple[Flask, str]:
 
 
 def serve_demo(host: str, port: int) -> None:
-    """The same gunicorn path as ``serve`` (one gthread worker), not a development server."""
+    """The same gunicorn path as ``serve`` (one worker: the app in 32 threads, status streams on its event
+    loop), not a development server."""
     from idp_bridge.app import create_app
     from idp_bridge.serving import GunicornApp, gunicorn_options
 

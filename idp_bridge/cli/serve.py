@@ -8,6 +8,7 @@ import click
 from flask import Flask
 
 from idp_bridge.config import settings_of
+from idp_bridge.login.streams import DEFAULT_PER_WORKER
 
 
 def explicit_secret_key_required(environ: Mapping[str, str]) -> str | None:
@@ -30,13 +31,17 @@ def register(cli: click.Group) -> None:
     @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port or unix:/path")
     @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
     @click.option("--threads", default=64, show_default=True, type=click.IntRange(1, 1000),
-                  help="Threads per worker; each waiting login page holds one.")
+                  help="Threads per worker for requests (pages, token, callback); waiting login pages hold none.")
+    @click.option("--streams-per-worker", default=DEFAULT_PER_WORKER, show_default=True,
+                  type=click.IntRange(1, 100_000),
+                  help="Waiting login pages (status streams) one worker holds at most; more get 429 and poll. "
+                       "Bounded by the open-files limit too.")
     @click.option("--purge-interval", default=300, show_default=True, type=click.IntRange(0, 86_400),
                   help="Seconds between purges of expired rows (SPEC §15); 0 turns it off (run "
                        "`idp-bridge purge` from cron instead).")
-    def serve(bind: str, workers: int, threads: int, purge_interval: int) -> None:
-        """Serve with gunicorn (gthread workers); refuses an un-migrated database; purges expired rows;
-        delivers webhooks and back-channel logouts."""
+    def serve(bind: str, workers: int, threads: int, streams_per_worker: int, purge_interval: int) -> None:
+        """Serve with gunicorn (uvicorn workers: the app in a thread pool, status streams on the event loop);
+        refuses an un-migrated database; purges expired rows; delivers webhooks and back-channel logouts."""
         import os
         import tempfile
 
@@ -71,4 +76,4 @@ def register(cli: click.Group) -> None:
             sender.start_background(app)  # webhooks and back-channel logouts (SPEC §14), off the request path
             return app
 
-        GunicornApp(worker_app, gunicorn_options(bind, workers, threads)).run()
+        GunicornApp(worker_app, gunicorn_options(bind, workers, threads, streams_per_worker)).run()

@@ -2,8 +2,9 @@
 
 Every process that waits binds a Linux abstract-namespace datagram socket (no file-system path, so no length
 limit and nothing left behind) and registers its name as an empty file in a folder beside the database file;
-a publisher sends one datagram to each registered name. A name whose process is gone refuses the datagram and
-its registration is removed. Other platforms keep the periodic database check as the only cross-process path.
+a publisher sends one datagram, carrying the changed login session's id, to each registered name. A name whose
+process is gone refuses the datagram and its registration is removed. Other platforms keep the periodic
+database check as the only cross-process path.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def _address(registry: Path, name: str) -> bytes:
     return b"\0idpb-" + digest.encode() + b"-" + name.encode()
 
 
-def listen(registry: Path) -> Iterator[object]:
-    """Bind this process's socket, register it, and yield once per datagram received (blocking)."""
+MAX_PAYLOAD = 128  # a login session id is 22 characters; anything longer is not ours and wakes as "unknown"
+
+
+def listen(registry: Path) -> Iterator[str | None]:
+    """Bind this process's socket, register it, and yield the session id of each datagram received (blocking;
+    ``None`` when a datagram carries none)."""
     registry.mkdir(mode=0o700, parents=True, exist_ok=True)
     name = f"{os.getpid()}-{secrets.token_hex(4)}"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -45,15 +50,18 @@ def listen(registry: Path) -> Iterator[object]:
     (registry / name).touch(mode=0o600)
     try:
         while True:
-            sock.recv(64)
-            yield None
+            data = sock.recv(MAX_PAYLOAD + 1)
+            text = data.decode("ascii", "replace") if 0 < len(data) <= MAX_PAYLOAD else ""
+            yield text if text.isprintable() and text.strip() == text and text else None
     finally:
         sock.close()
         (registry / name).unlink(missing_ok=True)
 
 
-def publish(registry: Path) -> None:
-    """Send one wake-up to every registered process (this one's own listener included: harmless)."""
+def publish(registry: Path, session_id: str | None = None) -> None:
+    """Send one wake-up for ``session_id`` to every registered process (this one's own listener included:
+    harmless)."""
+    payload = (session_id or "").encode("ascii", "replace")[:MAX_PAYLOAD]
     try:
         names = [entry.name for entry in registry.iterdir()]
     except FileNotFoundError:
@@ -62,7 +70,7 @@ def publish(registry: Path) -> None:
         sock.setblocking(False)
         for name in names:
             try:
-                sock.sendto(b"1", _address(registry, name))
+                sock.sendto(payload, _address(registry, name))
             except (ConnectionRefusedError, FileNotFoundError):
                 (registry / name).unlink(missing_ok=True)  # its process has ended
             except BlockingIOError:

@@ -1,9 +1,12 @@
 """Wake waiting login pages when their login session changes, across threads and worker processes.
 
-In one process a ``threading.Condition`` wakes the waiters at once. Across processes the change is published
-on PostgreSQL (``NOTIFY idpb_login``), Redis (``PUBLISH``) or, for SQLite, local datagram sockets
+In one process a ``threading.Condition`` wakes the thread-held waiters at once, and subscribers (the event
+loop that holds the asynchronous status streams, :mod:`idp_bridge.streaming`) are told *which* login session
+changed, so that only its own pages re-read it. Across processes the change is published with the session's id
+as payload on PostgreSQL (``NOTIFY idpb_login``), Redis (``PUBLISH``) or, for SQLite, local datagram sockets
 (``local_notify``), and a listener thread in every process turns it into the same local wake-up. Waiters also
 re-read the database at a bounded interval, so a lost notification costs at most that interval, never a login.
+A wake-up without a session id (a listener that lost its connection) means "anything may have changed".
 """
 
 from __future__ import annotations
@@ -25,18 +28,37 @@ log = logging.getLogger(__name__)
 CHANNEL = "idpb_login"
 
 
+Subscriber = Callable[[str | None], None]
+
+
 class Hub:
-    """A per-process version counter that publishers bump and waiters wait on."""
+    """A per-process version counter that publishers bump and waiters wait on, plus subscribers told which
+    login session changed (``None``: unknown, re-check everything)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self.version = 0
         self._listener_pid: int | None = None
+        self._subscribers: list[Subscriber] = []
 
-    def bump(self) -> None:
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback(session_id)`` on every wake-up, from whichever thread bumps (keep it short and
+        thread-safe, e.g. ``loop.call_soon_threadsafe``)."""
+        self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Subscriber) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
+    def bump(self, session_id: str | None = None) -> None:
         with self._cond:
             self.version += 1
             self._cond.notify_all()
+        for callback in list(self._subscribers):
+            try:
+                callback(session_id)
+            except RuntimeError:  # its event loop has closed (the worker is stopping)
+                self.unsubscribe(callback)
 
     def wait(self, seen: int, timeout: float) -> int:
         with self._cond:
@@ -67,7 +89,7 @@ SHUTDOWN = threading.Event()  # set by the gunicorn worker on SIGTERM: open stat
 
 def publish(session_id: str, database_url: str, redis_url: str | None) -> None:
     """Tell every process that ``session_id`` changed (call after the change is committed)."""
-    HUB.bump()
+    HUB.bump(session_id)
     try:
         if redis_url:
             import redis
@@ -78,18 +100,19 @@ def publish(session_id: str, database_url: str, redis_url: str | None) -> None:
                                {"channel": CHANNEL, "payload": session_id})
             db.session.commit()
         elif (registry := local_notify.registry_for(database_url)) is not None:
-            local_notify.publish(registry)
+            local_notify.publish(registry, session_id)
     except Exception as exc:  # the periodic database check still delivers the change
         log.warning("cross-process login notification failed (%s); waiters fall back to polling",
                     type(exc).__name__)
 
 
-def _relay_forever(hub: Hub, backend: str, notifications: Callable[[], Iterable[object]]) -> None:
-    """Bump the hub for every notification; on a lost connection wake everyone (they re-read) and retry."""
+def _relay_forever(hub: Hub, backend: str, notifications: Callable[[], Iterable[str | None]]) -> None:
+    """Bump the hub for every notification (with the session id it carries); on a lost connection wake
+    everyone (they re-read) and retry."""
     while True:
         try:
-            for _ in notifications():
-                hub.bump()
+            for session_id in notifications():
+                hub.bump(session_id)
         except Exception as exc:
             log.warning("%s login listener lost its connection (%s); retrying", backend, type(exc).__name__)
             hub.bump()
@@ -101,10 +124,11 @@ def _listen_postgres(hub: Hub, database_url: str) -> None:
 
     dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
-    def notifications() -> Iterator[object]:
+    def notifications() -> Iterator[str | None]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
-            yield from conn.notifies()
+            for notification in conn.notifies():
+                yield notification.payload or None
 
     _relay_forever(hub, "PostgreSQL", notifications)
 
@@ -116,9 +140,11 @@ def _listen_local(hub: Hub, registry: Path) -> None:
 def _listen_redis(hub: Hub, redis_url: str) -> None:
     import redis
 
-    def notifications() -> Iterator[object]:
+    def notifications() -> Iterator[str | None]:
         pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(CHANNEL)
-        yield from pubsub.listen()
+        for message in pubsub.listen():
+            data = message.get("data") if isinstance(message, dict) else None
+            yield data.decode("ascii", "replace") if isinstance(data, bytes) and data else None
 
     _relay_forever(hub, "Redis", notifications)

@@ -1,21 +1,32 @@
-"""Caps on concurrent status streams (SPEC §15): a stream holds a worker thread for up to 25 s, so without
-caps a few dozen connections from one address starve ``/healthz``, the login page and the token endpoint.
+"""Caps on concurrent status streams (SPEC §15), and what a stream needs to run once the view has checked it.
 
-The caps are per process because the resource they protect — the worker's threads — is per process:
-at most 2 streams per login session, ``IDP_BRIDGE_STREAMS_PER_IP`` per client address (IPv6 counted by
-/64, since one host holds a whole /64), and a process-wide total kept below the worker's thread count so
-that some threads always remain for short requests. A refused page falls back to polling ``/status``.
+The caps are per process because the resources they protect are per process: at most 2 streams per login
+session, ``IDP_BRIDGE_STREAMS_PER_IP`` per client address (IPv6 counted by /64, since one host holds a whole
+/64), and a process-wide total. Under ``idp-bridge serve`` a waiting stream is a coroutine on the worker's event
+loop (:mod:`idp_bridge.streaming`) and holds no thread: the total bounds the worker's memory and file
+descriptors (``--streams-per-worker``). Under a thread-per-request server (the development server, tests) a
+stream holds a thread, and the total stays below the thread count so that some threads always remain for short
+requests. A refused page falls back to polling ``/status``.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from idp_bridge import signals
+from idp_bridge.login.states import State
+from idp_bridge.timeutil import utcnow
 
 PER_SESSION = 2
-RESERVED_THREADS = 8  # threads a worker always keeps for short requests (healthz, token, pages)
-DEFAULT_TOTAL = 256  # outside gunicorn (the development server has no thread limit)
+RESERVED_THREADS = 8  # threads a thread-per-stream worker always keeps for short requests (healthz, token, pages)
+DEFAULT_TOTAL = 256  # outside `serve` (the development server has no thread limit)
+DEFAULT_PER_WORKER = 4000  # `serve`: one waiting stream costs a few kilobytes and one file descriptor
 
 
 @dataclass
@@ -29,8 +40,12 @@ class Slots:
     _total: int = 0
 
     def configure_for_threads(self, threads: int) -> None:
-        """Keep the process-wide total below the worker's thread count (at least one stream)."""
+        """Keep the process-wide total below a thread-per-stream worker's thread count (at least one)."""
         self.total_limit = max(1, min(threads - RESERVED_THREADS, threads * 3 // 4))
+
+    def configure_total(self, total: int) -> None:
+        """Set the process-wide total directly (streams that hold no thread; at least one)."""
+        self.total_limit = max(1, total)
 
     def acquire(self, session_id: str, address: str, per_address: int) -> bool:
         with self._lock:
@@ -56,3 +71,52 @@ class Slots:
 
 
 SLOTS = Slots()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A login session's status as the page sees it, read once from the database."""
+
+    payload: dict[str, Any]  # the JSON of one ``state`` event (the same as ``/status`` answers)
+    version: int
+    finished: bool  # no longer live: the stream ends after sending it
+    event_at: datetime | None  # when the deciding WeChat event was accepted (delivery-latency metric)
+    expires_at: datetime  # a live session turns ``expired`` then, without any event
+
+
+@dataclass
+class StreamPlan:
+    """A stream the view has accepted (caps held, ownership checked), handed to the event loop to run.
+
+    ``read`` re-reads the session in a thread (it opens an app context and a database session) and returns
+    None when the session is gone or the database is unavailable (the stream then ends; the page reconnects or
+    polls); ``release`` gives the caps back and must be called exactly once, whatever happens."""
+
+    session_id: str
+    seen: int  # the page's Last-Event-ID (-1: none)
+    first: Snapshot
+    read: Callable[[], Snapshot | None]
+    release: Callable[[], None]
+
+
+def sse_event(payload: dict[str, Any]) -> str:
+    """One ``state`` event of the stream (WHATWG HTML §9.2 server-sent events; ``id`` = the row's version, so
+    a reconnecting browser's ``Last-Event-ID`` says what it has already seen)."""
+    return f"id: {payload['version']}\nevent: state\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def delivered(snapshot: Snapshot) -> None:
+    """Record how long a success took from WeChat's event to the page (called when sent on a stream)."""
+    if snapshot.payload["state"] == State.SUCCEEDED and snapshot.event_at is not None:
+        signals.login_delivered.send(None, seconds=(utcnow() - snapshot.event_at).total_seconds())
+
+
+HANDOFF_KEY = "idpb.stream_handoff"  # in the ASGI scope (a2wsgi exposes it as environ["asgi.scope"])
+
+
+@dataclass
+class Handoff:
+    """Put in a stream request's ASGI scope by the serving app: the view leaves its accepted stream here
+    instead of running it in its thread. Only the server sets it; nothing a client sends can."""
+
+    plan: StreamPlan | None = None

@@ -8,18 +8,16 @@ fails (an outage), so that a waiting page always converges.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import segno
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
-from idp_bridge import signals
 from idp_bridge.accounts.resolve import MAX_BINDING_ATTEMPTS, bind
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
@@ -29,7 +27,7 @@ from idp_bridge.login.errors import PendingGone, TooManyStreams, UnknownLoginSes
 from idp_bridge.login.i18n import language, words
 from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import LIVE, State
-from idp_bridge.login.streams import SLOTS
+from idp_bridge.login.streams import HANDOFF_KEY, SLOTS, Handoff, Snapshot, StreamPlan, delivered, sse_event
 from idp_bridge.numbers import parse_int_or
 from idp_bridge.oidc import seam
 from idp_bridge.oidc.models import PendingAuthorization
@@ -199,10 +197,6 @@ def _status_payload(row: LoginSession, t: dict[str, str], app_name: str, next_ur
     return data
 
 
-def _event(payload: dict[str, object]) -> str:
-    return f"id: {payload['version']}\nevent: state\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
-
-
 def _status_context(pending_id: str) -> tuple[PendingAuthorization, LoginSession]:
     pending = seam.get_pending(pending_id)
     row = _own_session(pending_id, request.args.get("ls")) if pending is not None else None
@@ -220,10 +214,41 @@ def status(pending_id: str) -> Response:
     return jsonify(_status_payload(row, t, pending.client.name if pending.client else "", _next_url(pending_id, row)))
 
 
+def _snapshot(row: LoginSession, t: dict[str, str], app_name: str, next_url: str) -> Snapshot:
+    """The row as the page sees it, after turning a live session past its QR's life into ``expired``."""
+    sessions.refresh_expiry(row)
+    payload = _status_payload(row, t, app_name, next_url)
+    return Snapshot(payload=payload, version=int(row.version), finished=State(row.state) not in LIVE,
+                    event_at=row.event_at, expires_at=row.expires_at)
+
+
+def _reader(app: Flask, session_id: str, t: dict[str, str], app_name: str,
+            next_url: str) -> Callable[[], Snapshot | None]:
+    """A re-read of the session for a stream, in its own app context (any thread); None when the session is
+    gone or the database is unavailable (the stream ends: the page reconnects or polls until it is back)."""
+
+    def read() -> Snapshot | None:
+        with app.app_context():
+            try:
+                current = db.session.get(LoginSession, session_id)
+                return None if current is None else _snapshot(current, t, app_name, next_url)
+            except OperationalError as exc:
+                log.warning("status stream ended: database unavailable (%s)", type(exc.orig).__name__)
+                return None
+            finally:
+                db.session.remove()
+
+    return read
+
+
 @bp.get("/login/<pending_id>/events")
 def events(pending_id: str) -> Response:
-    """Server-sent events: the session's state now and on every change, for ≤ 25 s (then the browser
-    reconnects). No database connection is held while waiting; the stream holds a capped slot."""
+    """Server-sent events: the session's state now and on every change (then the browser reconnects).
+    No database connection is held while waiting; the stream holds a capped slot.
+
+    Under ``idp-bridge serve`` the checked stream is handed to the worker's event loop
+    (:mod:`idp_bridge.streaming`), where waiting holds no thread; elsewhere (the development server) this
+    thread runs it for ≤ 25 s."""
     pending, row = _status_context(pending_id)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = current_settings()
@@ -246,6 +271,13 @@ def events(pending_id: str) -> Response:
         t = words(language(pending.ui_locales))
         seen = parse_int_or(request.headers.get("Last-Event-ID"), -1, maximum=2**31)
         next_url = _next_url(pending_id, row)
+        read = _reader(app, session_id, t, app_name, next_url)
+        handoff = request.environ.get("asgi.scope", {}).get(HANDOFF_KEY)
+        if isinstance(handoff, Handoff):
+            handoff.plan = StreamPlan(session_id=session_id, seen=seen, first=_snapshot(row, t, app_name, next_url),
+                                      read=read, release=release)
+            db.session.remove()
+            return Response(iter(()), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
         db.session.remove()
     except BaseException:
         release()
@@ -258,28 +290,16 @@ def events(pending_id: str) -> Response:
             deadline = time.monotonic() + STREAM_SECONDS
             version = notify.HUB.version
             while True:
-                with app.app_context():
-                    try:
-                        current = db.session.get(LoginSession, session_id)
-                        if current is None:
-                            return
-                        sessions.refresh_expiry(current)
-                        payload = _status_payload(current, t, app_name, next_url)
-                        event_at, finished = current.event_at, State(current.state) not in LIVE
-                    except OperationalError as exc:
-                        # The database went away: end the stream; the page reconnects or polls until it is back.
-                        log.warning("status stream ended: database unavailable (%s)", type(exc.orig).__name__)
-                        return
-                    finally:
-                        db.session.remove()
-                if payload["version"] != seen:
-                    seen = int(str(payload["version"]))
-                    if payload["state"] == State.SUCCEEDED and event_at is not None:
-                        signals.login_delivered.send(None, seconds=(utcnow() - event_at).total_seconds())
-                    yield _event(payload)
+                snapshot = read()
+                if snapshot is None:
+                    return
+                if snapshot.version != seen:
+                    seen = snapshot.version
+                    delivered(snapshot)
+                    yield sse_event(snapshot.payload)
                 else:
                     yield ":\n\n"  # an SSE comment: a client that left is noticed now, freeing its slot
-                if finished or time.monotonic() >= deadline or notify.SHUTDOWN.is_set():
+                if snapshot.finished or time.monotonic() >= deadline or notify.SHUTDOWN.is_set():
                     return
                 version = notify.HUB.wait(version, min(SAFETY_NET_SECONDS, max(0.0, deadline - time.monotonic())))
         finally:

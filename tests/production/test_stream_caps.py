@@ -1,5 +1,5 @@
-"""SPEC §15: status streams can't starve the server. A real `idp-bridge serve` (2 gthread workers, the default
-threads) on PostgreSQL; one address opens 60 status streams and holds them; health and token still answer."""
+"""SPEC §15: status streams can't starve the server. A real `idp-bridge serve` (2 workers, the default threads)
+on PostgreSQL; one address opens 60 status streams and holds them; health and token still answer."""
 
 from __future__ import annotations
 

@@ -1,0 +1,121 @@
+"""The ASGI application ``idp-bridge serve`` runs: the Flask app in a thread pool, status streams on the loop.
+
+Every request goes through the Flask app (a2wsgi's WSGI-to-ASGI adapter, a bounded thread pool), so the input
+gate, the security headers, ``IDP_BRIDGE_TRUST_PROXY`` (werkzeug's ProxyFix; the server itself trusts no
+``X-Forwarded-*``) and the stream caps apply to every route alike. A GET request carries a
+:class:`~idp_bridge.login.streams.Handoff` in its scope; when the status-stream view accepts a stream it leaves
+the stream's plan there and returns its headers, and this app then runs the stream as a coroutine
+(:mod:`idp_bridge.streaming.sse`) after the pool thread has been given back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from flask import Flask
+
+from idp_bridge.config import settings_of
+from idp_bridge.login import notify
+from idp_bridge.login.streams import DEFAULT_PER_WORKER, HANDOFF_KEY, SLOTS, Handoff
+from idp_bridge.streaming import access_log, sse
+from idp_bridge.streaming.sse import Message, Receive, Send
+from idp_bridge.streaming.waiters import Waiters
+
+log = logging.getLogger(__name__)
+CLIENT_KEY = "idpb.client"  # the client address as the app saw it, for the access log
+READ_THREADS = 4  # stream re-reads and the safety net: short queries, rare once a page waits
+
+
+class _RecordClient:
+    """WSGI wrapper that copies the client address the app settled on (after ProxyFix) into the ASGI scope."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        try:
+            return self.app(environ, start_response)
+        finally:
+            scope = environ.get("asgi.scope")
+            if isinstance(scope, dict):
+                scope[CLIENT_KEY] = environ.get("REMOTE_ADDR", "-")
+
+
+class ServingApp:
+    """ASGI 3 application wrapping the Flask ``app`` (one per worker process)."""
+
+    def __init__(self, app: Flask, threads: int, streams_per_worker: int = DEFAULT_PER_WORKER) -> None:
+        self.flask = app
+        self.threads = threads
+        self._wsgi = WSGIMiddleware(_RecordClient(app), workers=threads)
+        self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="idpb-stream-read")
+        self.waiters = Waiters(app, self._reads)
+        SLOTS.configure_total(streams_per_worker)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        # anything else (websocket) is not ours: uvicorn closes it
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                settings = settings_of(self.flask)
+                notify.HUB.ensure_listener(settings.database_url, settings.redis_url)
+                self.waiters.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.waiters.stop()
+                self._reads.shutdown(wait=False)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        handoff = Handoff()
+        if scope.get("method") == "GET":
+            scope[HANDOFF_KEY] = handoff
+        held: list[Message] = []
+        status, sent = 500, 0
+
+        async def forward(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                if handoff.plan is not None:  # an accepted stream: its headers go out when the stream starts
+                    held.append(message)
+                    return
+            elif held:
+                return  # the view's empty body of an accepted stream
+            else:
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self._wsgi(scope, receive, forward)  # type: ignore[arg-type]
+        except BaseException:
+            if handoff.plan is not None:
+                handoff.plan.release()
+            raise
+        if handoff.plan is not None:
+            if held:
+                start = held[0]
+                start["headers"] = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                sent = await sse.run(handoff.plan, start, receive, send, self.waiters, self._reads)
+            else:  # the view accepted but its response never started (cannot happen with Flask): give back
+                handoff.plan.release()
+        client = scope.get(CLIENT_KEY) or (scope.get("client") or ("-",))[0]
+        access_log.write(str(client), str(scope.get("method")), str(scope.get("path")), status, sent,
+                         time.perf_counter() - started)
+
+    def close_streams(self) -> None:
+        """End every open stream now (graceful stop): the pages reconnect to a live worker."""
+        self.waiters.close_all()

@@ -1,0 +1,95 @@
+"""One status stream on the event loop: send the state now and on every change, until the session is over, the
+client leaves, the stream's life ends or the worker stops.
+
+A comment line (``:``) every :data:`HEARTBEAT_SECONDS` keeps proxies from closing an idle stream (nginx's
+``proxy_read_timeout`` is 60 s by default). A stream lives :data:`STREAM_SECONDS` — the default QR lifetime —
+and then ends; the browser reconnects after the ``retry`` delay (WHATWG HTML §9.2.3), which re-checks the
+page's ownership and caps. Re-reads of the database run in a small thread pool, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Executor
+from typing import Any
+
+from idp_bridge.login.streams import StreamPlan, delivered, sse_event
+from idp_bridge.streaming.waiters import Waiter, Waiters
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+STREAM_SECONDS = 300.0
+HEARTBEAT_SECONDS = 15.0
+RETRY = b"retry: 1000\n\n"
+COMMENT = b":\n\n"
+
+
+async def _until_disconnect(receive: Receive, waiter: Waiter) -> None:
+    """Mark the waiter gone (and wake it) when the client closes the connection."""
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            waiter.gone = True
+            waiter.event.set()
+            return
+
+
+async def _body(send: Send, data: bytes) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def run(plan: StreamPlan, start: Message, receive: Receive, send: Send, waiters: Waiters,
+              executor: Executor, stream_seconds: float = STREAM_SECONDS,
+              heartbeat_seconds: float = HEARTBEAT_SECONDS) -> int:
+    """Run ``plan``'s stream after sending ``start`` (the view's status and headers); returns the bytes sent.
+    Releases the plan's caps whatever happens."""
+    loop = asyncio.get_running_loop()
+    waiter = Waiter(plan.session_id, plan.seen)
+    watcher = loop.create_task(_until_disconnect(receive, waiter))
+    sent = 0
+    try:
+        await send(start)
+        await _body(send, RETRY)
+        sent += len(RETRY)
+        snapshot = plan.first
+        deadline = loop.time() + stream_seconds
+        waiters.add(waiter)
+        while True:
+            if snapshot.version != waiter.seen:
+                waiter.seen = snapshot.version
+                delivered(snapshot)
+                data = sse_event(snapshot.payload).encode()
+                await _body(send, data)
+                sent += len(data)
+            if snapshot.finished:
+                return sent
+            while True:  # wait for a wake-up, sending a comment now and then
+                left = deadline - loop.time()
+                if left <= 0 or waiter.gone or waiters.closing:
+                    return sent
+                try:
+                    async with asyncio.timeout(min(heartbeat_seconds, left)):
+                        await waiter.event.wait()
+                except TimeoutError:
+                    if loop.time() < deadline:
+                        await _body(send, COMMENT)
+                        sent += len(COMMENT)
+                    continue
+                waiter.event.clear()
+                if waiter.gone or waiters.closing:
+                    return sent
+                break
+            read = await loop.run_in_executor(executor, plan.read)
+            if read is None:
+                return sent
+            snapshot = read
+    finally:
+        waiters.discard(waiter)
+        watcher.cancel()
+        plan.release()
+        with contextlib.suppress(Exception):  # the client may be gone: nothing more to say to it
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
