@@ -64,14 +64,20 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
                 "outcome": self.outcome, "ip": self.ip, "request_id": self.request_id, "details": self.details}
 
 
-def record(action: str, *, actor: str, target: str = "", outcome: str = "ok", **details: Any) -> None:
-    """Append one event (in its own transaction). Never pass secrets, codes or tokens in ``details``."""
+def record(action: str, *, actor: str, target: str = "", outcome: str = "ok", commit: bool = True,
+           **details: Any) -> None:
+    """Append one event (in its own transaction, or with ``commit=False`` in the caller's, so that it lands
+    together with the change it records). Never pass secrets, codes or tokens in ``details``."""
     in_request = has_request_context()
+    event = AuditEvent(
+        action=action[:48], actor=actor[:128], target=target[:128], outcome=outcome[:32],
+        ip=(request.remote_addr if in_request else None), request_id=(g.get("request_id") if in_request else None),
+        details={k: v for k, v in details.items() if v is not None})
+    if not commit:
+        db.session.add(event)
+        return
     try:
-        db.session.add(AuditEvent(
-            action=action[:48], actor=actor[:128], target=target[:128], outcome=outcome[:32],
-            ip=(request.remote_addr if in_request else None), request_id=(g.get("request_id") if in_request else None),
-            details={k: v for k, v in details.items() if v is not None}))
+        db.session.add(event)
         db.session.commit()
     except Exception:
         db.session.rollback()

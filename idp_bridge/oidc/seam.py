@@ -99,8 +99,11 @@ def complete_login(pending_id: str, user_id: int, *, connection_id: int | None =
         return expired_page()
     if load_user(user_id) is None:
         return deny_login(pending_id, "access_denied", "This account is blocked.")
-    session, cookie = sso.start_session(user_id, connection_id)
-    audit.record("login.complete", actor=f"user:{user_id}", target=pending.client_id, sid=session.sid)
+    # One transaction for the session, its audit record, the pending authorization and the user.login event:
+    # this is the last leg between the scan and the relying party, and each commit would expire the rows.
+    session, cookie = sso.start_session(user_id, connection_id, commit=False)
+    audit.record("login.complete", actor=f"user:{user_id}", target=pending.client_id, sid=session.sid,
+                 commit=False)
     pending.user_id = user_id
     pending.connection_id = connection_id
     pending.auth_time = session.auth_time

@@ -65,8 +65,9 @@ def current_login() -> Login | None:
     return Login(sid, connection_id, int(auth_time), active(user_from_rows(rows, skip=3)))
 
 
-def start_session(user_id: int, connection_id: int | None) -> tuple[SsoSession, str]:
-    """A new session for a fresh login; returns the row and the cookie value to set."""
+def start_session(user_id: int, connection_id: int | None, *, commit: bool = True) -> tuple[SsoSession, str]:
+    """A new session for a fresh login; returns the row and the cookie value to set (``commit=False``: in the
+    caller's transaction)."""
     value = secrets.token_urlsafe(32)
     lifetime = current_settings().sso_session_lifetime
     row = SsoSession(
@@ -78,7 +79,8 @@ def start_session(user_id: int, connection_id: int | None) -> tuple[SsoSession, 
         expires_at=utcnow() + timedelta(seconds=lifetime),
     )
     db.session.add(row)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return row, value
 
 

@@ -1,0 +1,41 @@
+"""SPEC §16 (event → relying party): once WeChat's push has signed the visitor in, the browser's last leg —
+``/login/<pid>/complete`` then the resumed authorize that redirects with a code — stays within its database
+budget. Every statement here is latency the person waits through after scanning."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask
+
+from idp_bridge.extensions import db
+from tests.login.conftest import REDIRECT, Browser, scan
+from tests.support.statements import counting
+
+# Pending authorization and login session read, the one-time move to completed (PostgreSQL: its NOTIFY in a
+# transaction of its own), the SSO session + audit + user.login event in one transaction, then the resumed
+# authorize (pending consumed, user, code).
+STATEMENTS = {"sqlite": 20, "postgresql": 21}
+TRANSACTIONS = {"sqlite": 4, "postgresql": 5}
+
+
+def test_completion_after_the_scan_within_budget(app: Flask, live_url: str, rp: tuple[str, str]) -> None:
+    warm = Browser(live_url)  # the process meets the client, the connection and the signing key once
+    warm.start(rp[0])
+    warm.scanned("Warm")
+    assert warm.finish().headers["Location"].startswith(REDIRECT)
+    time.sleep(0.6)  # the cache listener settles on the new signing key's version
+
+    browser = Browser(live_url)
+    browser.start(rp[0])
+    listener = browser.listen()
+    scan(live_url, browser.ticket, "Alice", "follow")
+    listener.join(10)
+    assert browser.events[-1]["state"] == "succeeded"
+    with app.app_context():
+        engine, kind = db.engine, db.engine.dialect.name
+    with counting(engine) as tally:
+        final = browser.finish()
+    assert final.headers["Location"].startswith(REDIRECT), final.text
+    assert len(tally.statements) <= STATEMENTS[kind], tally.report()
+    assert tally.commits <= TRANSACTIONS[kind], tally.report()
