@@ -107,7 +107,7 @@ class Context:
 
     name: str
     method: str
-    template: str  # the rule with one ``{}`` for its variable, if any
+    template: str  # the rule with a ``{}`` for each of its variables, if any
     path_value: str
     query: dict[str, str]
     form: dict[str, str] | None
@@ -230,14 +230,14 @@ def _attack(ctx: Context, where: str, rng: random.Random, *, refused: bool, path
 def attacks(ctx: Context, atoms: list[tuple[str, bytes]], refused: bool, names: list[str],
             rng: random.Random) -> Iterator[Attack]:
     """Every placement of every atom for one context."""
-    path = ctx.template.format(_q(ctx.path_value)) if "{}" in ctx.template else ctx.template
+    path = ctx.template.replace("{}", _q(ctx.path_value))  # every variable of the rule (some rules have two)
     query: Pairs = list(ctx.query.items())
     form: Pairs | None = list(ctx.form.items()) if ctx.form is not None else None
     plain = {"path": path, "query": query, "form": form, "headers": ctx.headers}
     param_names = AUTHORIZE_PARAMS if "/oauth/authorize" in ctx.name else None
     for label, atom in atoms:
         if "{}" in ctx.template:
-            hostile_path = ctx.template.format(_q(atom))
+            hostile_path = ctx.template.replace("{}", _q(atom))
             # the gate bounds the whole decoded path: an atom at the limit behind a prefix is over it
             too_long = len(unquote_to_bytes(hostile_path)) > 8192
             yield _attack(ctx, f"path {label}", rng, refused=refused or too_long, **{**plain, "path": hostile_path})
