@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from idp_bridge import cache
 from idp_bridge.dbtypes import UTCDateTime
 from idp_bridge.extensions import db
 from idp_bridge.identifiers import random_id
@@ -28,6 +29,12 @@ def new_webhook_id() -> str:
 
 def new_message_id() -> str:
     return "msg_" + random_id(12)
+
+
+#: The enabled webhooks' subscriptions are cached per process (``outbox.emit`` runs on every login and push);
+#: declared beside the table so every process that writes it moves the version (``idp_bridge.cache``).
+WEBHOOKS_KIND = "webhooks"
+cache.watch(WEBHOOKS_KIND, "webhooks")
 
 
 class Event(db.Model):  # type: ignore[name-defined]

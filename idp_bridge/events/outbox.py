@@ -7,9 +7,11 @@ here does network I/O, so emitting never slows a login or a WeChat push.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from idp_bridge.events.models import ClientBackchannel, Delivery, Event, Webhook
+from idp_bridge import cache
+from idp_bridge.events.models import WEBHOOKS_KIND, ClientBackchannel, Delivery, Event, Webhook
 from idp_bridge.extensions import db
 
 #: Event types a webhook may subscribe to (SPEC §14).
@@ -26,14 +28,33 @@ def emit(type_: str, data: dict[str, Any], *, connection_id: int | None = None, 
         raise ValueError(f"unknown event type {type_!r}")
     event = Event(type=type_, data=data, ref=ref)
     db.session.add(event)
-    db.session.flush()
-    for hook in db.session.scalars(db.select(Webhook).where(Webhook.enabled.is_(True)).order_by(Webhook.id)):
-        if type_ not in hook.event_types:
-            continue
-        if hook.connection_id is not None and hook.connection_id != connection_id:
-            continue
+    wanted = [hook for hook in _subscriptions() if type_ in hook.event_types
+              and (hook.connection_id is None or hook.connection_id == connection_id)]
+    if wanted:
+        db.session.flush()  # the deliveries need the event's id
+    for hook in wanted:
         db.session.add(Delivery(event_id=event.id, kind="webhook", webhook_id=hook.id, url=hook.url))
     return event
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What ``emit`` needs of an enabled webhook."""
+
+    id: int
+    url: str
+    event_types: frozenset[str]
+    connection_id: int | None
+
+
+def _load_subscriptions() -> tuple[Subscription, ...]:
+    hooks = db.session.scalars(db.select(Webhook).where(Webhook.enabled.is_(True)).order_by(Webhook.id))
+    return tuple(Subscription(h.id, h.url, frozenset(h.event_types or ()), h.connection_id) for h in hooks)
+
+
+def _subscriptions() -> tuple[Subscription, ...]:
+    """The enabled webhooks, from the per-process cache: a change to any webhook reaches every worker at once."""
+    return cache.cached(WEBHOOKS_KIND, "enabled", _load_subscriptions) or ()
 
 
 def emit_backchannel(client_id: str, sub: str, sid: str | None) -> Delivery | None:
