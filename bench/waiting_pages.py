@@ -6,7 +6,7 @@ the simulated WeChat). Their streams are held by one asyncio process (no thread 
 EventSource: it reads events and comments, and reconnects 1 s after a stream ends. The SSO logins run in
 this process meanwhile, one at a time.
 
-Usage: python -m bench.waiting_pages [postgresql|sqlite] [pages] [seconds]
+Usage: python -m bench.waiting_pages [postgresql|sqlite] [pages] [seconds] [workers]
 """
 
 from __future__ import annotations
@@ -117,12 +117,12 @@ def hold(base: str, pages: list[Page], control: Connection) -> None:
     asyncio.run(Holder(str(url.hostname), int(url.port or 80)).run(pages, control))
 
 
-def main(kind: str = "postgresql", pages: str = "5000", seconds: str = "30") -> None:
-    count, window = int(pages), float(seconds)
+def main(kind: str = "postgresql", pages: str = "5000", seconds: str = "30", workers: str = str(WORKERS)) -> None:
+    count, window, worker_count = int(pages), float(seconds), int(workers)
     raise_open_files()
     # The pages must still be waiting when measured: preparing thousands takes minutes on a busy machine, longer
     # than the default 5-minute QR life (WeChat allows temporary codes up to 30 days).
-    with database(kind) as url, bridge(url, WORKERS, threads=THREADS,
+    with database(kind) as url, bridge(url, worker_count, threads=THREADS,
                                        extra_env={"IDP_BRIDGE_QR_EXPIRE_SECONDS": "3600"}) as b:
         client = b.cli("client", "create", "--name", "Bench", "--redirect-uri", REDIRECT)
         client_id, secret = str(client["client_id"]), str(client["client_secret"])
@@ -136,7 +136,7 @@ def main(kind: str = "postgresql", pages: str = "5000", seconds: str = "30") -> 
             browser.session.close()
             return browser.pending_id, browser.login_session, cookie
 
-        print(f"machine: {machine()}; database: {kind}; one instance: {WORKERS} workers, {THREADS} Flask threads "
+        print(f"machine: {machine()}; database: {kind}; one instance: {worker_count} workers, {THREADS} Flask threads "
               f"each (status streams on each worker's event loop)", flush=True)
         started = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
@@ -194,4 +194,4 @@ def main(kind: str = "postgresql", pages: str = "5000", seconds: str = "30") -> 
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
