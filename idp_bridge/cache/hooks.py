@@ -7,8 +7,6 @@ writes watched tables that way.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import event, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -74,8 +72,3 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_DATABASE, None)
-
-
-def installed() -> Any:
-    """Importing this module installs the hooks; the factory calls this to make the import explicit."""
-    return _before_commit
