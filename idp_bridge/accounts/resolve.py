@@ -11,6 +11,7 @@ from idp_bridge.accounts.models import BindingCode, Identity, User
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
+from idp_bridge.wechat.connection_cache import CachedConnection
 from idp_bridge.wechat.models import Connection
 
 MAX_BINDING_ATTEMPTS = 5
@@ -35,34 +36,36 @@ def _decide(user: User) -> Outcome:
     return Outcome("refused", user.id, "blocked") if user.blocked else Outcome("success", user.id)
 
 
-def resolve(connection: Connection, openid: str, unionid: str | None) -> Outcome:
-    """Find or create the user for ``openid`` on ``connection``; commits what it changes."""
+def resolve(connection: Connection | CachedConnection, openid: str, unionid: str | None, *,
+            commit: bool = True) -> Outcome:
+    """Find or create the user for ``openid`` on ``connection``. Commits what it changes, unless ``commit`` is
+    false: the caller's next commit (the login session's move) then carries the new user with it."""
     identity = db.session.scalar(db.select(Identity).where(Identity.connection_id == connection.id,
                                                            Identity.openid == openid))
     if identity is not None:
         _touch(identity, unionid)
-        db.session.commit()
-        return _decide(identity.user)
-    if connection.association == "unionid" and unionid:
-        sibling = db.session.scalar(db.select(Identity).where(Identity.unionid == unionid).order_by(Identity.id))
-        if sibling is not None:
-            db.session.add(Identity(user_id=sibling.user_id, connection_id=connection.id, openid=openid,
-                                    unionid=unionid, last_login_at=utcnow()))
-            signals.identity_linked.send(None, user_id=sibling.user_id, connection_id=connection.id, via="unionid")
-            db.session.commit()
-            return _decide(sibling.user)
-    if connection.association == "binding":
+        outcome = _decide(identity.user)
+    elif connection.association == "unionid" and unionid and (sibling := db.session.scalar(
+            db.select(Identity).where(Identity.unionid == unionid).order_by(Identity.id))) is not None:
+        db.session.add(Identity(user_id=sibling.user_id, connection_id=connection.id, openid=openid,
+                                unionid=unionid, last_login_at=utcnow()))
+        signals.identity_linked.send(None, user_id=sibling.user_id, connection_id=connection.id, via="unionid")
+        outcome = _decide(sibling.user)
+    elif connection.association == "binding":
         return Outcome("binding")
-    if connection.login_only:
+    elif connection.login_only:
         return Outcome("refused", None, "not_registered")
-    user = User()
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(Identity(user_id=user.id, connection_id=connection.id, openid=openid, unionid=unionid,
-                            last_login_at=utcnow()))
-    signals.user_created.send(None, user_id=user.id, connection_id=connection.id)
-    db.session.commit()
-    return Outcome("success", user.id)
+    else:
+        user = User()
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(Identity(user_id=user.id, connection_id=connection.id, openid=openid, unionid=unionid,
+                                last_login_at=utcnow()))
+        signals.user_created.send(None, user_id=user.id, connection_id=connection.id)
+        outcome = Outcome("success", user.id)  # read before a commit would expire it
+    if commit:
+        db.session.commit()
+    return outcome
 
 
 def bind(connection: Connection, openid: str, unionid: str | None, code: str) -> Outcome | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp_bridge import signals
+from sqlalchemy import select
+
+from idp_bridge import cache, signals
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.events import policy
 from idp_bridge.events.models import Event
@@ -15,12 +17,15 @@ from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import State
 from idp_bridge.oidc.models import PendingAuthorization, Token
 from idp_bridge.timeutil import utcnow
-from idp_bridge.wechat.models import Connection
+from idp_bridge.wechat.models import CONNECTIONS_KIND, Connection
 
 
 def _identifier(connection_id: int | None) -> str | None:
-    row = db.session.get(Connection, connection_id) if connection_id is not None else None
-    return row.identifier if row is not None else None
+    """A connection's identifier, from the process cache of connections (every event names its connection)."""
+    if connection_id is None:
+        return None
+    return cache.cached(CONNECTIONS_KIND, ("identifier", connection_id), lambda: db.session.scalar(
+        select(Connection.identifier).where(Connection.id == connection_id)))
 
 
 def _sub(user_id: int) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -26,6 +27,8 @@ from idp_bridge.login.states import LIVE, State
 from idp_bridge.oidc.client_cache import find_client
 from idp_bridge.oidc.models import PendingAuthorization
 from idp_bridge.timeutil import utcnow
+from idp_bridge.wechat import connection_cache
+from idp_bridge.wechat.connection_cache import CachedConnection
 from idp_bridge.wechat.dispatch import ClaimPush, LoginEvent, TextOutcome
 from idp_bridge.wechat.errors import WeChatError
 from idp_bridge.wechat.models import Connection
@@ -44,7 +47,7 @@ IN_USE = ("此二维码已被他人扫描，无法用于您的登录。/ This QR
           "it cannot sign you in.")
 
 
-def unionid_of(connection: Connection, openid: str) -> str | None:
+def unionid_of(connection: Connection | CachedConnection, openid: str) -> str | None:
     try:
         return client_for(connection).user_info(openid, timeout=USER_INFO_TIMEOUT).unionid
     except WeChatError as exc:
@@ -53,21 +56,26 @@ def unionid_of(connection: Connection, openid: str) -> str | None:
         return None
 
 
-def _scanner_state(session: LoginSession, openid: str) -> State | None:
+def _scanner_state(session_id: str, state: str, scanner: str | None, openid: str) -> State | None:
     """The session's state once ``openid`` is its scanner (it just became it, or already was); ``None`` when
-    another WeChat user is."""
-    if session.state == State.WAITING and sessions.transition(session, State.WAITING, State.SCANNED,
-                                                              openid=openid, event_at=utcnow()):
-        return State.SCANNED  # known without reading the row again
-    if session.openid is not None and secrets.compare_digest(session.openid, openid):
-        return State(session.state)
+    another WeChat user is. ``state`` and ``scanner`` are the row as read before the claim (:data:`_LIVE_SCENE`)."""
+    if state == State.WAITING.value:
+        if sessions.transition(session_id, State.WAITING, State.SCANNED, openid=openid, event_at=utcnow()):
+            return State.SCANNED  # known without reading the row again
+        now = db.session.execute(_SCANNER, {"id": session_id}).one()  # somebody moved it first: what is it now?
+        state, scanner = now.state, now.openid
+    if scanner is not None and secrets.compare_digest(scanner, openid):
+        return State(state)
     return None
 
 
-# Built once: the scan of a dead scene is the callback's commonest push and this is all it costs.
-_LIVE_SCENE = (select(LoginSession.id, LoginSession.state, LoginSession.expires_at)
+# Built once: the scan of a dead scene is the callback's commonest push and this is all it costs; a live one
+# also needs the columns that decide it, so no second read of the row follows.
+_LIVE_SCENE = (select(LoginSession.id, LoginSession.state, LoginSession.expires_at, LoginSession.pending_id,
+                      LoginSession.openid)
                .where(LoginSession.connection_id == bindparam("connection_id"),
                       LoginSession.scene == bindparam("scene")))
+_SCANNER = select(LoginSession.state, LoginSession.openid).where(LoginSession.id == bindparam("id"))
 
 
 def _nothing_to_claim() -> bool:
@@ -78,7 +86,9 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
     """Scene → login session → user decision → passive reply text (the connection's, or none).
 
     The push is claimed (``claim``) only once a live session is found: a scan of an unknown or finished scene
-    changes nothing, so it needs no de-duplication and costs one read."""
+    changes nothing, so it needs no de-duplication and costs one read. The session is handled by its id and
+    the columns read with the scene (every move is a compare-and-set on the row, so nothing read here can be
+    acted on if it went stale), and the connection comes from the process cache: no row is read twice."""
     started = time.monotonic()
     found = db.session.execute(_LIVE_SCENE, {"connection_id": event.connection_id, "scene": event.scene}).first()
     if found is None or State(found.state) not in LIVE or found.expires_at <= utcnow():
@@ -86,13 +96,8 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
         return None
     if not claim():
         return None  # a re-delivery of a push already processed
-    session = db.session.get(LoginSession, found.id)  # after the claim: its commit would expire a loaded row
-    if session is None:
-        return None
-    # Every commit below expires what the session has loaded (a change of state wakes the page at once), so
-    # what is needed after one is read before it: no row is read twice.
-    session_id, pending_id, identifier = session.id, session.pending_id, event.connection_identifier
-    state = _scanner_state(session, event.openid)
+    session_id, pending_id, identifier = found.id, found.pending_id, event.connection_identifier
+    state = _scanner_state(session_id, found.state, found.openid, event.openid)
     if state is None:
         log.warning("second scanner refused on a login session of %s", identifier)
         audit.record("login.second_scanner", actor="wechat", target=identifier, outcome="refused",
@@ -103,14 +108,14 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
         return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
     if state != State.SCANNED:
         return None  # binding form already shown; a re-scan changes nothing
-    connection = db.session.get(Connection, event.connection_id)
-    if connection is None:
+    connection = connection_cache.get(identifier)
+    if connection is None or connection.id != event.connection_id:
         return None
     facts = _Facts(session_id, pending_id, event.openid, identifier, connection.confirm_in_wechat,
                    connection.reply_text, app_name)
     unionid = unionid_of(connection, event.openid)
-    outcome = resolve(connection, event.openid, unionid)
-    reply = _apply(session, facts, outcome, unionid, State.SCANNED)
+    outcome = resolve(connection, event.openid, unionid, commit=False)  # commits with the session's move
+    reply = _apply(session_id, facts, outcome, unionid, State.SCANNED)
     log.info("login event on %s → %s in %.0f ms", identifier, outcome.kind, (time.monotonic() - started) * 1000)
     return reply
 
@@ -140,35 +145,44 @@ class _Facts:
     app_name: str | None
 
 
-def _apply(session: LoginSession, facts: _Facts, outcome: Outcome, unionid: str | None,
+def _apply(session: LoginSession | str, facts: _Facts, outcome: Outcome, unionid: str | None,
            source: State) -> str | None:
     openid, identifier, session_id = facts.openid, facts.identifier, facts.session_id
     app_name = facts.app_name if facts.app_name is not None else _app_name(facts.pending_id)
+
+    def audited(kind: str) -> Callable[[], None]:
+        return lambda: _audit(identifier, session_id, kind, outcome)  # lands in the move's own transaction
+
     if outcome.kind == "success" and facts.confirm_in_wechat:
         won = sessions.transition(session, source, State.CONFIRM, scanner=openid, user_id=outcome.user_id,
-                                  unionid=unionid, confirm_code=f"{secrets.randbelow(10000):04d}")
+                                  unionid=unionid, confirm_code=f"{secrets.randbelow(10000):04d}",
+                                  on_win=audited("confirm"))
         _decided(identifier, session_id, "confirm", outcome, won)
         return CONFIRM_PROMPT.format(app=app_name) if won else None
     if outcome.kind == "success":
         won = sessions.transition(session, source, State.SUCCEEDED, scanner=openid, user_id=outcome.user_id,
-                                  unionid=unionid)
+                                  unionid=unionid, on_win=audited("success"))
     elif outcome.kind == "binding":
-        won = sessions.transition(session, source, State.BINDING, scanner=openid, unionid=unionid)
+        won = sessions.transition(session, source, State.BINDING, scanner=openid, unionid=unionid,
+                                  on_win=audited("binding"))
     else:
         won = sessions.transition(session, source, State.REFUSED, scanner=openid, refusal=outcome.reason,
-                                  user_id=outcome.user_id)
+                                  user_id=outcome.user_id, on_win=audited("refused"))
     _decided(identifier, session_id, outcome.kind, outcome, won)
     if not won or outcome.kind == "refused":
         return None
     return render_reply(facts.reply_text, app_name)
 
 
+def _audit(identifier: str, session_id: str, kind: str, outcome: Outcome) -> None:
+    audit.record(f"login.{kind}", actor=f"user:{outcome.user_id or '-'}", target=identifier,
+                 outcome=outcome.reason or "ok", commit=False, login_session=session_id)
+
+
 def _decided(identifier: str, session_id: str, kind: str, outcome: Outcome, won: bool) -> None:
     if not won:
         log.info("login session on %s changed meanwhile; decision %s dropped", identifier, kind)
         return
-    audit.record(f"login.{kind}", actor=f"user:{outcome.user_id or '-'}", target=identifier,
-                 outcome=outcome.reason or "ok", login_session=session_id)
     signals.login_decided.send(None, connection=identifier,
                                outcome=kind if kind != "refused" else f"refused_{outcome.reason}",
                                user_id=outcome.user_id, login_session=session_id)

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from idp_bridge import redis_clients
 from idp_bridge.extensions import db
 from idp_bridge.login import local_notify
 
@@ -87,23 +88,30 @@ HUB = Hub()
 SHUTDOWN = threading.Event()  # set by the gunicorn worker on SIGTERM: open status streams end at once
 
 
-def publish(session_id: str, database_url: str, redis_url: str | None) -> None:
-    """Tell every process that ``session_id`` changed (call after the change is committed)."""
+def stage(session_id: str, database_url: str, redis_url: str | None) -> None:
+    """Queue the cross-process notice inside the caller's open transaction, where the backend allows it.
+
+    PostgreSQL delivers a ``NOTIFY`` at commit and only if the transaction commits (PostgreSQL docs, "NOTIFY"):
+    sent here it costs no transaction of its own and can never announce a change that was rolled back. With
+    Redis or on SQLite the notice is sent by :func:`announce` after the commit instead."""
+    if not redis_url and database_url.startswith("postgresql"):
+        db.session.execute(_PG_NOTIFY, {"channel": CHANNEL, "payload": session_id})
+
+
+def announce(session_id: str, database_url: str, redis_url: str | None) -> None:
+    """Tell every process that ``session_id`` changed; call after the change (and its :func:`stage`) committed."""
     HUB.bump(session_id)
     try:
         if redis_url:
-            import redis
-
-            redis.Redis.from_url(redis_url, socket_timeout=1).publish(CHANNEL, session_id)
-        elif database_url.startswith("postgresql"):
-            db.session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                               {"channel": CHANNEL, "payload": session_id})
-            db.session.commit()
+            redis_clients.client(redis_url).publish(CHANNEL, session_id)
         elif (registry := local_notify.registry_for(database_url)) is not None:
             local_notify.publish(registry, session_id)
     except Exception as exc:  # the periodic database check still delivers the change
         log.warning("cross-process login notification failed (%s); waiters fall back to polling",
                     type(exc).__name__)
+
+
+_PG_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def _relay_forever(hub: Hub, backend: str, notifications: Callable[[], Iterable[str | None]]) -> None:

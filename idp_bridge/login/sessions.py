@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any, Literal
+
+from sqlalchemy import inspect
 
 from idp_bridge import signals
 from idp_bridge.config import current_settings
@@ -69,23 +71,23 @@ def create(pending_id: str, connection: Connection, *, with_qr: bool = True) -> 
     return session
 
 
-def _announce(session_id: str) -> None:
-    settings = current_settings()
-    notify.publish(session_id, settings.database_url, settings.redis_url)
+def transition(session: LoginSession | str, source: State | Collection[State], target: State, *,
+               scanner: str | None = None, on_win: Callable[[], None] | None = None, **facts: Any) -> bool:
+    """Move ``session`` (the row, or its id) from ``source`` (one state or several) to ``target`` with
+    ``facts`` written alongside, if and only if the row is still in ``source`` (and, when given, still belongs
+    to ``scanner``'s openid).
 
-
-def transition(session: LoginSession, source: State | Collection[State], target: State, *,
-               scanner: str | None = None, **facts: Any) -> bool:
-    """Move ``session`` from ``source`` (one state or several) to ``target`` with ``facts`` written alongside,
-    if and only if the row is still in ``source`` (and, when given, still belongs to ``scanner``'s openid).
-
-    Returns whether this call won. On a win the change is committed and every waiting page is woken; on a
-    loss nothing is written. ``session`` is re-read either way, so the caller sees the current row.
+    Returns whether this call won. On a win ``on_win`` runs inside the same transaction (what must be true
+    together with the move — an audit row, an outbox row — commits with it or not at all), the change is
+    committed and every waiting page is woken; on a loss nothing is written. The commit expires a ``session``
+    row passed in, so its next attribute read returns the current state; a caller that passed only the id
+    reads nothing again.
     """
     sources = [source] if isinstance(source, State) else list(source)
     for state in sources:
         check_move(state, target)
-    condition = [LoginSession.id == session.id, LoginSession.state.in_([s.value for s in sources])]
+    session_id = session if isinstance(session, str) else _id_of(session)
+    condition = [LoginSession.id == session_id, LoginSession.state.in_([s.value for s in sources])]
     if scanner is not None:
         condition.append(LoginSession.openid == scanner)
     if target == State.EXPIRED:
@@ -94,13 +96,22 @@ def transition(session: LoginSession, source: State | Collection[State], target:
     result = db.session.execute(db.update(LoginSession).where(*condition).values(**values)
                                 .execution_options(synchronize_session=False))
     won = result.rowcount == 1  # type: ignore[attr-defined]
-    session_id = session.id  # read before the commit expires it (after it, reading the id costs a SELECT)
+    settings = current_settings()
     if won:
         signals.login_session_moved.send(None, session_id=session_id, target=target.value, facts=facts)
-    db.session.commit()  # also expires ``session``: the next attribute access re-reads the row
+        if on_win is not None:
+            on_win()
+        notify.stage(session_id, settings.database_url, settings.redis_url)
+    db.session.commit()
     if won:
-        _announce(session_id)
+        notify.announce(session_id, settings.database_url, settings.redis_url)
     return won
+
+
+def _id_of(session: LoginSession) -> str:
+    """The row's primary key without a SELECT: an expired instance still knows its identity."""
+    identity: tuple[Any, ...] | None = inspect(session).identity
+    return str(identity[0]) if identity else session.id
 
 
 def count_attempt(session: LoginSession, kind: Literal["binding", "confirm"], limit: int) -> int | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 
-from idp_bridge import cache, ratelimit
+from idp_bridge import cache, ratelimit, redis_clients
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import LOCKOUTS_KIND, AuthLockout
@@ -42,9 +42,7 @@ def _count_failure(key: str, window: int) -> int | None:
     redis_url = current_settings().redis_url
     if redis_url:
         try:
-            import redis
-
-            client = redis.Redis.from_url(redis_url, socket_timeout=1)
+            client = redis_clients.client(redis_url)
             name = f"idpb:authfail:{window}:{key}"
             pipe = client.pipeline()
             pipe.incr(name)

@@ -24,13 +24,15 @@ from idp_bridge.wechat.models import CONNECTIONS_KIND, Connection
 
 _IDENTIFIER = re.compile(r"[a-z0-9-]{1,31}")
 _COLUMNS = (Connection.id, Connection.identifier, Connection.app_id, Connection.encryption, Connection.scene_prefix,
-            Connection.confirm_in_wechat, Connection.code_login, Connection.app_secret_sealed,
+            Connection.confirm_in_wechat, Connection.code_login, Connection.login_only, Connection.association,
+            Connection.reply_text, Connection.app_secret_sealed,
             Connection.token_sealed, Connection.encoding_aes_key_sealed, Connection.previous_aes_key_sealed)
 
 
 @dataclass(frozen=True)
 class CachedConnection:
-    """The fields of a connection the callback reads on every push, and its unsealed secrets."""
+    """The fields of a connection the callback reads on every push (and a sign-in scan's decision reads), and
+    its unsealed secrets."""
 
     id: int
     identifier: str
@@ -39,6 +41,9 @@ class CachedConnection:
     scene_prefix: str
     confirm_in_wechat: bool
     code_login: bool
+    login_only: bool
+    association: str
+    reply_text: str
     secrets: ConnectionSecrets
 
     def __repr__(self) -> str:
@@ -52,7 +57,8 @@ def _load(identifier: str) -> CachedConnection | None:
     sealed = (row.app_secret_sealed, row.token_sealed, row.encoding_aes_key_sealed, row.previous_aes_key_sealed)
     return CachedConnection(id=row.id, identifier=row.identifier, app_id=row.app_id, encryption=row.encryption,
                             scene_prefix=row.scene_prefix, confirm_in_wechat=bool(row.confirm_in_wechat),
-                            code_login=bool(row.code_login),
+                            code_login=bool(row.code_login), login_only=bool(row.login_only),
+                            association=row.association or "none", reply_text=row.reply_text or "",
                             secrets=unseal_secrets(current_app.config["SECRET_KEY"], sealed))
 
 

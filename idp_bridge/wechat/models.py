@@ -16,6 +16,9 @@ from idp_bridge.timeutil import utcnow
 #: any process, invalidates them in every process.
 CONNECTIONS_KIND = "connections"
 cache.watch(CONNECTIONS_KIND, "connections")
+#: Per-process copies of the shared access tokens (``wechat.token_cache``), forgotten everywhere on any refresh.
+ACCESS_TOKENS_KIND = "wechat_access_tokens"
+cache.watch(ACCESS_TOKENS_KIND, "wechat_access_tokens")
 
 
 class Connection(db.Model):  # type: ignore[name-defined]

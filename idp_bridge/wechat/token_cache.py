@@ -4,6 +4,11 @@ One row per AppID holds the sealed token, its expiry and a short *lease*: the wo
 ``UPDATE … WHERE lease expired`` fetches a new token while the others wait briefly and then read it. The token
 is refreshed 5 minutes before expiry; a forced refresh (after WeChat rejected the token) happens at most once
 per 30 s per account, because ``stable_token`` allows few of them a day.
+
+A valid token is also kept per process (:mod:`idp_bridge.cache`, kind ``wechat_access_tokens``): every API
+call needs it, and the row changes only when somebody refreshes it, which forgets the copies in every process.
+A copy that WeChat rejects anyway (the token was reset from the WeChat console) costs one forced refresh, as
+it would with the row.
 """
 
 from __future__ import annotations
@@ -12,19 +17,29 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp_bridge import cache
 from idp_bridge.extensions import db
 from idp_bridge.secretbox import open_sealed, seal
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.errors import WeChatUnavailable
-from idp_bridge.wechat.models import WeChatAccessToken
+from idp_bridge.wechat.models import ACCESS_TOKENS_KIND, WeChatAccessToken
 
 log = logging.getLogger(__name__)
 _PURPOSE = "wechat.access_token"
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A process's copy of a stored token (unsealed) and when it stops being usable."""
+
+    token: str
+    expires_at: datetime
 
 
 class DatabaseTokenCache:
@@ -54,9 +69,20 @@ class DatabaseTokenCache:
             return open_sealed(self._secret_key, _PURPOSE, row.token_sealed)
         return None
 
+    def _known(self, app_id: str) -> _Known | None:
+        row = db.session.execute(select(WeChatAccessToken.token_sealed, WeChatAccessToken.expires_at)
+                                 .where(WeChatAccessToken.app_id == app_id)).first()
+        if row is None or not row.token_sealed or row.expires_at is None:
+            return None
+        return _Known(open_sealed(self._secret_key, _PURPOSE, row.token_sealed), row.expires_at)
+
     def get(self, app_id: str, fetch: Callable[[bool], tuple[str, int]], force_refresh: bool = False) -> str:
+        if not force_refresh:
+            known = cache.cached(ACCESS_TOKENS_KIND, app_id, lambda: self._known(app_id))
+            if known is not None and known.expires_at - self._margin > utcnow():
+                return known.token
         deadline = time.monotonic() + self._wait
-        seen_refresh = self._row(app_id).refreshed_at
+        seen_refresh = self._row(app_id).refreshed_at if force_refresh else None
         while True:
             row = self._row(app_id)
             token = self._fresh(row)
