@@ -32,6 +32,10 @@ from idp_bridge.simulator.views import state as simulator_state
 
 CHROMIUM = "/usr/bin/chromium"
 WORKERS, WARM_UP = 4, 3
+# Pause between the page's stream opening and the push. Nobody scans a QR code within milliseconds of it
+# appearing; without the pause the push raced the page's own loading (its image, script and first status read)
+# for the two cores, which measured that race rather than the path from a scan to the relying party.
+SETTLE = 0.5
 
 
 class RelyingParty:
@@ -93,6 +97,8 @@ def main(kind: str = "postgresql", logins: str = "60", redis_url: str = "redis:/
             page.set_default_timeout(15_000)
             with page.expect_response(lambda r: "/events" in r.url and r.status == 200):
                 page.goto(authorize)  # → the hosted login page, whose script opens the status stream
+            page.wait_for_load_state("load")
+            time.sleep(SETTLE)  # a person takes seconds to scan: the page has finished loading by then
             events_url = page.get_attribute("[data-events-url]", "data-events-url") or ""
             login_session = parse_qs(urlsplit(events_url).query)["ls"][0]
             with engine.connect() as conn:

@@ -106,9 +106,11 @@ def bridge(database_url: str, workers: int, threads: int = 64, redis_url: str | 
             env["IDP_BRIDGE_REDIS_URL"] = redis_url
         env.update(extra_env or {})
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+        # BENCH_SERVE_LOG=<file> keeps the server's log (its access log has each request's duration)
+        log_path = os.environ.get("BENCH_SERVE_LOG")
+        server_log: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-                                    "--threads", str(threads)], env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+                                    "--threads", str(threads)], env=env, stdout=server_log, stderr=server_log)
         url = f"http://127.0.0.1:{port}"
         try:
             for _ in range(150):
