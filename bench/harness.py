@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import requests
 from sqlalchemy import create_engine, text
@@ -108,7 +109,7 @@ def bridge(database_url: str, workers: int, threads: int = 64, redis_url: str | 
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
         # BENCH_SERVE_LOG=<file> keeps the server's log (its access log has each request's duration)
         log_path = os.environ.get("BENCH_SERVE_LOG")
-        server_log: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        server_log: IO[bytes] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                                     "--threads", str(threads)], env=env, stdout=server_log, stderr=server_log)
         url = f"http://127.0.0.1:{port}"
