@@ -111,7 +111,7 @@ def delivered(snapshot: Snapshot) -> None:
         signals.login_delivered.send(None, seconds=(utcnow() - snapshot.event_at).total_seconds())
 
 
-HANDOFF_KEY = "idpb.stream_handoff"  # in the ASGI scope (a2wsgi exposes it as environ["asgi.scope"])
+HANDOFF_KEY = "idpb.stream_handoff"  # in the ASGI scope (the WSGI bridge exposes it as environ["asgi.scope"])
 
 
 @dataclass

@@ -5,7 +5,7 @@ thread-per-request server each one holds a thread, so the number of waiting page
 the Flask view still does every check (input gate, ownership, caps, security headers) in a pool thread, then
 hands the accepted stream to the worker's event loop (:class:`~idp_bridge.login.streams.Handoff`), where it
 waits as a coroutine, woken only when *its* login session changes. Every other request runs in the Flask app
-through a WSGI-to-ASGI adapter (a2wsgi) with a bounded thread pool.
+through a WSGI-to-ASGI bridge (``wsgi_bridge``) with a bounded thread pool.
 """
 
 from idp_bridge.streaming.app import ServingApp

@@ -1,6 +1,6 @@
 """The ASGI application ``idp-bridge serve`` runs: the Flask app in a thread pool, status streams on the loop.
 
-Every request goes through the Flask app (a2wsgi's WSGI-to-ASGI adapter, a bounded thread pool), so the input
+Every request goes through the Flask app (:mod:`~idp_bridge.streaming.wsgi_bridge`, a bounded thread pool), so the input
 gate, the security headers, ``IDP_BRIDGE_TRUST_PROXY`` (werkzeug's ProxyFix; the server itself trusts no
 ``X-Forwarded-*``) and the stream caps apply to every route alike. A GET request carries a
 :class:`~idp_bridge.login.streams.Handoff` in its scope; when the status-stream view accepts a stream it leaves
@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
 from flask import Flask
 
 from idp_bridge.config import settings_of
@@ -25,6 +24,7 @@ from idp_bridge.login.streams import DEFAULT_PER_WORKER, HANDOFF_KEY, SLOTS, Han
 from idp_bridge.streaming import access_log, sse
 from idp_bridge.streaming.sse import Message, Receive, Send
 from idp_bridge.streaming.waiters import Waiters
+from idp_bridge.streaming.wsgi_bridge import WsgiBridge
 
 log = logging.getLogger(__name__)
 CLIENT_KEY = "idpb.client"  # the client address as the app saw it, for the access log
@@ -52,7 +52,7 @@ class ServingApp:
     def __init__(self, app: Flask, threads: int, streams_per_worker: int = DEFAULT_PER_WORKER) -> None:
         self.flask = app
         self.threads = threads
-        self._wsgi = WSGIMiddleware(_RecordClient(app), workers=threads)
+        self._wsgi = WsgiBridge(_RecordClient(app), threads)
         self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="idpb-stream-read")
         self.waiters = Waiters(app, self._reads)
         SLOTS.configure_total(streams_per_worker)
@@ -75,6 +75,7 @@ class ServingApp:
             elif message["type"] == "lifespan.shutdown":
                 await self.waiters.stop()
                 self._reads.shutdown(wait=False)
+                self._wsgi.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -100,7 +101,7 @@ class ServingApp:
             await send(message)
 
         try:
-            await self._wsgi(scope, receive, forward)  # type: ignore[arg-type]
+            await self._wsgi(scope, receive, forward)
         except BaseException:
             if handoff.plan is not None:
                 handoff.plan.release()
