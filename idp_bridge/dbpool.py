@@ -48,5 +48,6 @@ def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        dbapi_connection.rollback()  # the ping's implicit transaction must not be handed to the borrower
     except Exception as exc:
         raise DisconnectionError("stale pooled connection") from exc

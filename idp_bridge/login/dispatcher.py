@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, select
 
-from idp_bridge import audit, signals
+from idp_bridge import audit, autocommit, signals
 from idp_bridge.accounts.resolve import Outcome, resolve
 from idp_bridge.extensions import db
 from idp_bridge.login import sessions
@@ -92,8 +92,7 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
     the columns read with the scene (every move is a compare-and-set on the row, so nothing read here can be
     acted on if it went stale), and the connection comes from the process cache: no row is read twice."""
     started = time.monotonic()
-    found = db.session.connection().execute(_LIVE_SCENE, {"connection_id": event.connection_id,
-                                                          "scene": event.scene}).first()
+    found = autocommit.first(_LIVE_SCENE, {"connection_id": event.connection_id, "scene": event.scene})
     if found is None or State(found.state) not in LIVE or found.expires_at <= utcnow():
         # Expired QR codes are scanned all day long: at INFO this line would be most of the log.
         log.debug("login event for an unknown or finished scene on %s ignored", event.connection_identifier)
