@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, literal, select
 
 from idp_bridge import cache, signals
 from idp_bridge.accounts.models import Identity, User
@@ -84,14 +84,15 @@ def _sso_ended(_sender: object, *, user_id: int, sids: list[str], **_: Any) -> N
 
 
 def _login_completed(_sender: object, *, user_id: int, client_id: str, connection_id: int | None,
-                     pending_id: str, **_: Any) -> None:
-    """``user.login`` (SPEC §14), with ``new_follower`` when the scan that decided it was a follow."""
-    session = db.session.scalar(db.select(LoginSession).where(LoginSession.pending_id == pending_id)
-                                .order_by(LoginSession.updated_at.desc()))
-    new_follower = session is not None and db.session.scalar(
-        db.select(Event.id).where(Event.type == "wechat.subscribe",
-                                  Event.ref == scene_ref(session.connection_id, session.scene)).limit(1)) is not None
-    emit("user.login", {"user": _sub(user_id), "connection": _identifier(connection_id), "client": client_id,
+                     pending_id: str, sub: str | None = None, **_: Any) -> None:
+    """``user.login`` (SPEC §14), with ``new_follower`` when the scan that decided it was a follow: one
+    statement, on the last leg between the scan and the relying party."""
+    latest_scene = (select(literal("scene:") + cast(LoginSession.connection_id, String) + ":" + LoginSession.scene)
+                    .where(LoginSession.pending_id == pending_id)
+                    .order_by(LoginSession.updated_at.desc()).limit(1).scalar_subquery())
+    new_follower = db.session.scalar(
+        select(Event.id).where(Event.type == "wechat.subscribe", Event.ref == latest_scene).limit(1)) is not None
+    emit("user.login", {"user": sub or _sub(user_id), "connection": _identifier(connection_id), "client": client_id,
                         "new_follower": new_follower}, connection_id=connection_id)
 
 

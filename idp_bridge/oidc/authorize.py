@@ -41,7 +41,7 @@ from idp_bridge.numbers import BadNumber, parse_int
 from idp_bridge.oidc import consent, seam, sso
 from idp_bridge.oidc.id_token_hint import hinted_subject
 from idp_bridge.oidc.lookup import has_control_characters
-from idp_bridge.oidc.models import ClientRules, PendingAuthorization
+from idp_bridge.oidc.models import ClientRules
 from idp_bridge.oidc.principal import Principal, load_user
 from idp_bridge.oidc.responses import (
     RESPONSE_MODES,
@@ -75,7 +75,7 @@ class AuthorizationRequest:
     response_mode: str = "query"
     max_age: int | None = None
     hinted_sub: str | None = None
-    resumed: PendingAuthorization | None = None
+    resumed: seam.Resumed | None = None
     principal: Principal | None = None
     grant: Any = None
     ask_consent: bool = False

@@ -11,7 +11,8 @@ an error for the client instead.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import redirect, url_for
@@ -92,42 +93,93 @@ def get_pending(pending_id: str) -> PendingAuthorization | None:
     return pending
 
 
-def complete_login(pending_id: str, user_id: int, *, connection_id: int | None = None) -> Response:
-    """Sign this browser in as ``user_id`` and resume the authorization (a redirect to authorize)."""
-    pending = get_pending(pending_id)
+@dataclass
+class Completion:
+    """A login about to be completed in this browser's request: :meth:`record` writes it into the caller's
+    open transaction (so that it commits together with whatever made it the one completion, such as the login
+    session's move to ``completed``), :meth:`response` then resumes the authorization."""
+
+    pending: PendingAuthorization
+    user_id: int
+    sub: str
+    connection_id: int | None
+    _cookie: str = ""
+    _resume: str = ""
+
+    def record(self) -> None:
+        """The SSO session, its audit record, the pending authorization's user and the ``user.login`` event
+        (SPEC §14), without committing."""
+        pending = self.pending
+        # Read before the commit: it expires the row, and reading it again would cost a SELECT.
+        self._resume = urlencode({**pending.params, RESUME_PARAM: pending.id})
+        session, self._cookie = sso.start_session(self.user_id, self.connection_id, commit=False)
+        audit.record("login.complete", actor=f"user:{self.user_id}", target=pending.client_id, sid=session.sid,
+                     commit=False)
+        pending.user_id = self.user_id
+        pending.connection_id = self.connection_id
+        pending.auth_time = session.auth_time
+        pending.sid = session.sid
+        signals.login_completed.send(None, user_id=self.user_id, client_id=pending.client_id,
+                                     connection_id=self.connection_id, pending_id=pending.id, sid=session.sid,
+                                     sub=self.sub)
+
+    def response(self) -> Response:
+        """After the commit: back to the authorization endpoint with the SSO cookie."""
+        response = redirect(url_for("oidc.authorize") + "?" + self._resume, code=303)
+        sso.attach_cookie(response, self._cookie)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def prepare_completion(pending_id: str, user_id: int, *, connection_id: int | None = None,
+                       pending: PendingAuthorization | None = None) -> Completion | Response:
+    """Check that this browser may complete ``pending_id`` as ``user_id`` (``pending``: the row, when the
+    caller already read it through :func:`get_pending`); a response when it may not (expired, blocked)."""
+    pending = pending if pending is not None else get_pending(pending_id)
     if pending is None:
         return expired_page()
-    if load_user(user_id) is None:
+    user = load_user(user_id)
+    if user is None:
         return deny_login(pending_id, "access_denied", "This account is blocked.")
-    # One transaction for the session, its audit record, the pending authorization and the user.login event:
-    # this is the last leg between the scan and the relying party, and each commit would expire the rows.
-    session, cookie = sso.start_session(user_id, connection_id, commit=False)
-    audit.record("login.complete", actor=f"user:{user_id}", target=pending.client_id, sid=session.sid,
-                 commit=False)
-    pending.user_id = user_id
-    pending.connection_id = connection_id
-    pending.auth_time = session.auth_time
-    pending.sid = session.sid
-    signals.login_completed.send(None, user_id=user_id, client_id=pending.client_id, connection_id=connection_id,
-                                 pending_id=pending.id, sid=session.sid)  # SPEC §14 user.login, same commit
+    return Completion(pending, user_id, user.sub, connection_id)
+
+
+def complete_login(pending_id: str, user_id: int, *, connection_id: int | None = None) -> Response:
+    """Sign this browser in as ``user_id`` and resume the authorization (a redirect to authorize), in one
+    transaction: this is the last leg between the scan and the relying party."""
+    completion = prepare_completion(pending_id, user_id, connection_id=connection_id)
+    if isinstance(completion, Response):
+        return completion
+    completion.record()
     db.session.commit()
-    query = urlencode({**pending.params, RESUME_PARAM: pending.id})
-    response = redirect(url_for("oidc.authorize") + "?" + query, code=303)
-    sso.attach_cookie(response, cookie)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return completion.response()
 
 
-def take_resumed(pending_id: str, params: dict[str, str]) -> PendingAuthorization | None:
+@dataclass(frozen=True)
+class Resumed:
+    """What authorize needs of the pending authorization this browser just logged in for, read before the
+    commit that consumes it (reading the expired row again would cost a SELECT)."""
+
+    id: str
+    user_id: int | None
+    auth_time: int | None
+    sid: str | None
+    connection_id: int | None
+    consented_at: datetime | None
+
+
+def take_resumed(pending_id: str, params: dict[str, str]) -> Resumed | None:
     """At authorize: the pending this browser just logged in for, consumed once, with identical params."""
     pending = get_pending(pending_id)
     if pending is None or pending.user_id is None:
         return None
     if {k: v for k, v in params.items() if k != RESUME_PARAM} != pending.params:
         return None
+    taken = Resumed(pending.id, pending.user_id, pending.auth_time, pending.sid, pending.connection_id,
+                    pending.consented_at)
     pending.completed_at = utcnow()
     db.session.commit()
-    return pending
+    return taken
 
 
 def deny_login(pending_id: str, error: str = "access_denied", description: str = "The login was refused.") -> Response:

@@ -12,11 +12,11 @@ from idp_bridge.extensions import db
 from tests.login.conftest import REDIRECT, Browser, scan
 from tests.support.statements import counting
 
-# Pending authorization and login session read, the one-time move to completed (PostgreSQL: its NOTIFY in a
-# transaction of its own), the SSO session + audit + user.login event in one transaction, then the resumed
-# authorize (pending consumed, user, code).
-STATEMENTS = {"sqlite": 20, "postgresql": 21}
-TRANSACTIONS = {"sqlite": 4, "postgresql": 5}
+# /complete: pending authorization, login session and user read; then one transaction holds the one-time move
+# to completed (PostgreSQL: + its NOTIFY), the SSO session, its audit row, the pending's user and the user.login
+# event (one read for new_follower). The resumed authorize: pending consumed (its own commit), user, code.
+STATEMENTS = {"sqlite": 13, "postgresql": 14}
+TRANSACTIONS = {"sqlite": 3, "postgresql": 3}
 
 
 def test_completion_after_the_scan_within_budget(app: Flask, live_url: str, rp: tuple[str, str]) -> None:
