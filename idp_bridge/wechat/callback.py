@@ -52,8 +52,9 @@ def _read_body() -> bytes:
 
 
 def _claimed(connection: Connection, message: messages.Message) -> claims.Claim | None:
-    """This worker's claim on the push, ``None`` for a duplicate already processed; :class:`Busy` otherwise."""
-    outcome = claims.claim(connection.id, messages.dedupe_key(message))
+    """This worker's claim on the push, ``None`` for a duplicate already processed; :class:`Busy` otherwise.
+    The claim commits with the handler's first commit, or with its completion."""
+    outcome = claims.claim(connection.id, messages.dedupe_key(message), commit=False)
     if outcome.status == "busy":
         raise Busy
     if outcome.status == "done":

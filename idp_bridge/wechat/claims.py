@@ -55,8 +55,14 @@ def _insert_new(model: Any, **values: Any) -> int | None:
     return db.session.execute(statement.returning(model.id)).scalar_one_or_none()
 
 
-def claim(connection_id: int, dedupe_key: str, now: datetime | None = None) -> Claim:
-    """Claim one push for this worker; commits. Safe under any number of concurrent workers."""
+def claim(connection_id: int, dedupe_key: str, now: datetime | None = None, *, commit: bool = True) -> Claim:
+    """Claim one push for this worker. Safe under any number of concurrent workers.
+
+    With ``commit=False`` a won claim stays in the caller's transaction and commits with the handler's first
+    commit (or :func:`complete`): one commit fewer per push. Until then the row is invisible to other workers,
+    and a re-delivery's insert of the same key waits on it (PostgreSQL: INSERT … ON CONFLICT waits for the
+    conflicting transaction; SQLite: one writer at a time), then finds it; a worker that dies first takes its
+    claim with it, and WeChat's retry is processed normally."""
     now = now or utcnow()
     lease_until = _lease(now)
     where = (ProcessedEvent.connection_id == connection_id, ProcessedEvent.dedupe_key == dedupe_key)
@@ -71,7 +77,8 @@ def claim(connection_id: int, dedupe_key: str, now: datetime | None = None) -> C
             .returning(ProcessedEvent.id)
         ).scalar_one_or_none()
     if taken is not None:
-        db.session.commit()
+        if commit:
+            db.session.commit()
         return Claim("claimed", taken, lease_until)
     done = db.session.execute(select(ProcessedEvent.done_at.is_not(None)).where(*where)).scalar_one_or_none()
     db.session.commit()

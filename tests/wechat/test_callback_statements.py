@@ -32,7 +32,7 @@ DEAD_SCENE_BUDGET = 1  # the scene lookup; the connection and its secrets come f
 # outbox, the decision (+ NOTIFY) with its audit row in the same transaction, claim done. The connection, its
 # identifier and the access token come from the process caches.
 LOGIN_BUDGET = {"sqlite": 12, "postgresql": 14}
-LOGIN_COMMITS = 5  # claim, scanner, decision, user/info error count, claim done
+LOGIN_COMMITS = 4  # scanner (with the claim), decision, user/info error count, claim done
 
 
 @pytest.fixture
