@@ -1,4 +1,4 @@
-"""Single reads outside any transaction, for hot paths whose whole database work is one SELECT.
+"""Single statements outside any transaction, for hot paths whose database work is one statement at a time.
 
 A read through the request's session opens a transaction: psycopg sends ``BEGIN`` before the statement and the
 session's teardown sends ``ROLLBACK``, two round trips and two PostgreSQL commands around the one that matters.
@@ -20,3 +20,21 @@ def first(statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
     """The first row of ``statement`` (a Core SELECT), read on a pooled connection in autocommit."""
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         return connection.execute(statement, params).first()
+
+
+def rows(statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+    """Every row of ``statement`` (a Core SELECT), read on a pooled connection in autocommit."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return list(connection.execute(statement, params).all())
+
+
+def write(statement: Executable, params: Mapping[str, Any]) -> None:
+    """Run one write (a Core INSERT/UPDATE) in the request's transaction if it has one, so that it commits with
+    what is already pending there; otherwise on its own in autocommit, where the statement is its own
+    transaction (no BEGIN and COMMIT round trips)."""
+    if db.session().in_transaction():
+        db.session.execute(statement, params)
+        db.session.commit()
+        return
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(statement, params)

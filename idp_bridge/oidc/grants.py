@@ -15,6 +15,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from sqlalchemy import insert
 
+from idp_bridge import autocommit
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
 from idp_bridge.oidc import keystore, tokens
@@ -60,10 +61,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return tokens.new_token_value()
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
-        """One plain INSERT (no ORM unit of work: nothing reads the row back in this request)."""
+        """One plain INSERT (no ORM unit of work: nothing reads the row back in this request), committed with
+        what the request already changed (a resumed login, a consent) or, on the SSO path, on its own."""
         principal: Principal = request.user
         data = request.payload.data
-        db.session.execute(_INSERT_CODE, dict(
+        autocommit.write(_INSERT_CODE, dict(
             code_digest=digest(code),
             client_id=request.client.client_id,
             user_id=principal.user.id,
@@ -78,7 +80,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             issued_at=utcnow(),
             expires_at=utcnow() + timedelta(seconds=_settings().code_lifetime),
         ))
-        db.session.commit()
 
     def query_authorization_code(self, code: str, client: ClientRules) -> CodeRecord | None:
         if not isinstance(code, str) or len(code) > 256:

@@ -11,7 +11,7 @@ from flask import g
 from sqlalchemy import bindparam
 from werkzeug.wrappers import Response
 
-from idp_bridge import signals
+from idp_bridge import autocommit, signals
 from idp_bridge.accounts.models import User
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
@@ -58,10 +58,10 @@ def current_login() -> Login | None:
     value = read_cookie(COOKIE)
     if not value:
         return None
-    rows = db.session.execute(_CURRENT_LOGIN, {"digest": digest(value), "now": utcnow()}).all()
+    rows = autocommit.rows(_CURRENT_LOGIN, {"digest": digest(value), "now": utcnow()})
     if not rows:
         return None
-    sid, connection_id, auth_time = rows[0][:3]
+    sid, connection_id, auth_time = rows[0][0], rows[0][1], rows[0][2]
     return Login(sid, connection_id, int(auth_time), active(user_from_rows(rows, skip=3)))
 
 

@@ -14,7 +14,9 @@ from idp_bridge.extensions import db
 from tests.oidc.conftest import Rp, redeem
 from tests.support.statements import counting
 
-STATEMENTS, TRANSACTIONS = 6, 2
+# authorize: the SSO session with its user, then the code, each a statement on its own in autocommit (no
+# BEGIN/COMMIT round trips); token: the code consumed, the user, the tokens, in one transaction.
+STATEMENTS, TRANSACTIONS = 5, 1
 
 
 def _sso_login(login: object, rp: Rp, live_url: str) -> dict[str, object]:
