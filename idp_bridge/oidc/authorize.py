@@ -37,6 +37,7 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from idp_bridge.config import current_settings
+from idp_bridge.extensions import db
 from idp_bridge.numbers import BadNumber, parse_int
 from idp_bridge.oidc import consent, seam, sso
 from idp_bridge.oidc.id_token_hint import hinted_subject
@@ -290,6 +291,11 @@ def handle_authorize() -> Response:
         return _answer(req)
     except OAuth2Error as error:
         return error_response(error, req)
+    finally:
+        if req.resumed is not None:
+            # The resumed pending authorization is spent whatever the answer; on success it already
+            # committed with the code (one transaction), and this commit has nothing left to do.
+            db.session.commit()
 
 
 def _answer(req: AuthorizationRequest) -> Response:

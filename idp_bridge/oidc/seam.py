@@ -169,7 +169,9 @@ class Resumed:
 
 
 def take_resumed(pending_id: str, params: dict[str, str]) -> Resumed | None:
-    """At authorize: the pending this browser just logged in for, consumed once, with identical params."""
+    """At authorize: the pending this browser just logged in for, consumed once, with identical params. The
+    consumption is left in the request's transaction: it commits with the authorization code (the caller
+    commits it on every other answer too)."""
     pending = get_pending(pending_id)
     if pending is None or pending.user_id is None:
         return None
@@ -178,7 +180,7 @@ def take_resumed(pending_id: str, params: dict[str, str]) -> Resumed | None:
     taken = Resumed(pending.id, pending.user_id, pending.auth_time, pending.sid, pending.connection_id,
                     pending.consented_at)
     pending.completed_at = utcnow()
-    db.session.commit()
+    db.session.flush()  # now, so that the code's INSERT joins this transaction rather than autocommit
     return taken
 
 

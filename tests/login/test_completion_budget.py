@@ -14,9 +14,9 @@ from tests.support.statements import counting
 
 # /complete: pending authorization, login session and user read; then one transaction holds the one-time move
 # to completed (PostgreSQL: + its NOTIFY), the SSO session, its audit row, the pending's user and the user.login
-# event (one read for new_follower). The resumed authorize: pending consumed (its own commit), user, code.
+# event (one read for new_follower). The resumed authorize: pending consumed, user, code, in one transaction.
 STATEMENTS = {"sqlite": 13, "postgresql": 14}
-TRANSACTIONS = {"sqlite": 3, "postgresql": 3}
+TRANSACTIONS = {"sqlite": 2, "postgresql": 2}
 
 
 def test_completion_after_the_scan_within_budget(app: Flask, live_url: str, rp: tuple[str, str]) -> None:

@@ -124,6 +124,32 @@ def test_code_replay_is_refused_and_revokes_issued_tokens(live_url: str, rp: Rp,
     assert info.status_code == 401
 
 
+def test_the_resume_link_after_a_login_answers_once(app: Flask, live_url: str, rp: Rp, browser: requests.Session,
+                                                   connection_id: int, user_id: int) -> None:
+    """The authorization resumed after a login (the seam's redirect back to authorize) consumes its pending
+    authorization in the same transaction as the code: a second visit of the same link gets no second code."""
+    from tests.support import seam as seam_driver
+
+    params = {"response_type": "code", "client_id": rp.client_id, "redirect_uri": rp.redirect_uri,
+              "scope": "openid", "state": "st", "nonce": "nn",
+              "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}
+    start = browser.get(f"{live_url}/oauth/authorize", params=params, allow_redirects=False, timeout=10)
+    pending = seam_driver.pending_id_from(start)
+    with app.test_request_context(f"/login/{pending}", base_url=live_url,
+                                  headers={"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.cookies)}):
+        from idp_bridge.oidc import seam
+
+        resume = seam.complete_login(pending, user_id, connection_id=connection_id).headers["Location"]
+    first = browser.get(live_url + resume, allow_redirects=False, timeout=10)
+    assert "code=" in first.headers["Location"]
+    with app.app_context():
+        codes = db.session.scalar(db.select(db.func.count()).select_from(AuthorizationCode))
+    again = browser.get(live_url + resume, allow_redirects=False, timeout=10)
+    assert "code=" not in again.headers.get("Location", ""), again.headers
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(AuthorizationCode)) == codes
+
+
 def test_two_concurrent_redemptions_yield_at_most_one_token(live_url: str, rp: Rp, login: Any) -> None:
     done = login(rp)
     results: list[int] = []
