@@ -28,4 +28,4 @@ lint: install
 	$(BIN)/mypy
 
 test: install node_modules/.installed lint
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
