@@ -47,12 +47,31 @@ def _drive(app: Any, body_chunks: list[bytes], *, leave_after: int | None = None
         await bridge(dict(SCOPE), receive, send)
 
     try:
-        asyncio.run(main())
+        _run_on_a_new_loop(main())
     except OSError:
         pass
     finally:
         bridge.shutdown()
     return sent
+
+
+def _run_on_a_new_loop(coroutine: Any) -> None:
+    """``asyncio.run`` in a thread of its own: a browser test in the same process may have a loop running in
+    this one (Playwright's sync API), and ``asyncio.run`` refuses to nest."""
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as error:  # re-raised in the test's thread
+            raised.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the bridge did not finish"
+    if raised:
+        raise raised[0]
 
 
 def _body_of(sent: list[dict[str, Any]]) -> bytes:
@@ -163,7 +182,7 @@ def test_an_error_before_the_response_reaches_the_server() -> None:
         raise AssertionError("nothing may be sent")
 
     try:
-        asyncio.run(bridge(dict(SCOPE), receive, send))
+        _run_on_a_new_loop(bridge(dict(SCOPE), receive, send))
     except RuntimeError as error:
         assert str(error) == "view failed"
     else:
