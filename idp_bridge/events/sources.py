@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, cast, literal, select
+from sqlalchemy import ColumnElement, String, cast, literal, select
 
 from idp_bridge import cache, signals
 from idp_bridge.accounts.models import Identity, User
@@ -87,8 +87,7 @@ def _login_completed(_sender: object, *, user_id: int, client_id: str, connectio
                      pending_id: str, sub: str | None = None, **_: Any) -> None:
     """``user.login`` (SPEC §14), with ``new_follower`` when the scan that decided it was a follow: one
     statement, on the last leg between the scan and the relying party."""
-    latest_scene = (select(literal("scene:") + cast(LoginSession.connection_id, String) + ":" + LoginSession.scene)
-                    .where(LoginSession.pending_id == pending_id)
+    latest_scene = (select(_scene_ref_of_row()).where(LoginSession.pending_id == pending_id)
                     .order_by(LoginSession.updated_at.desc()).limit(1).scalar_subquery())
     new_follower = db.session.scalar(
         select(Event.id).where(Event.type == "wechat.subscribe", Event.ref == latest_scene).limit(1)) is not None
@@ -112,8 +111,16 @@ def _login_session_moved(_sender: object, *, session_id: str, target: str, facts
          connection_id=connection_id)
 
 
+_SCENE_REF = "scene:"
+
+
 def scene_ref(connection_id: int, scene: str) -> str:
-    return f"scene:{connection_id}:{scene}"
+    return f"{_SCENE_REF}{connection_id}:{scene}"
+
+
+def _scene_ref_of_row() -> ColumnElement[str]:
+    """:func:`scene_ref` of a ``login_sessions`` row, computed by the database (to match in one statement)."""
+    return literal(_SCENE_REF) + cast(LoginSession.connection_id, String) + ":" + LoginSession.scene
 
 
 def _follow_changed(_sender: object, *, connection_id: int, openid: str, kind: str, scene: str | None,

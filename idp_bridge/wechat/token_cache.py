@@ -64,8 +64,12 @@ class DatabaseTokenCache:
         assert row is not None
         return row
 
+    def _usable(self, expires_at: datetime | None) -> bool:
+        """Whether a token expiring at ``expires_at`` is still used rather than refreshed."""
+        return expires_at is not None and expires_at - self._margin > utcnow()
+
     def _fresh(self, row: WeChatAccessToken) -> str | None:
-        if row.token_sealed and row.expires_at and row.expires_at - self._margin > utcnow():
+        if row.token_sealed and self._usable(row.expires_at):
             return open_sealed(self._secret_key, _PURPOSE, row.token_sealed)
         return None
 
@@ -79,7 +83,7 @@ class DatabaseTokenCache:
     def get(self, app_id: str, fetch: Callable[[bool], tuple[str, int]], force_refresh: bool = False) -> str:
         if not force_refresh:
             known = cache.cached(ACCESS_TOKENS_KIND, app_id, lambda: self._known(app_id))
-            if known is not None and known.expires_at - self._margin > utcnow():
+            if known is not None and self._usable(known.expires_at):
                 return known.token
         deadline = time.monotonic() + self._wait
         seen_refresh = self._row(app_id).refreshed_at if force_refresh else None
