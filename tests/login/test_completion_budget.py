@@ -9,7 +9,7 @@ import time
 from flask import Flask
 
 from idp_bridge.extensions import db
-from tests.login.conftest import REDIRECT, Browser, scan
+from tests.login.conftest import REDIRECT, Browser
 from tests.support.statements import counting
 
 # /complete: pending authorization, login session and user read; then one transaction holds the one-time move
@@ -28,9 +28,7 @@ def test_completion_after_the_scan_within_budget(app: Flask, live_url: str, rp: 
 
     browser = Browser(live_url)
     browser.start(rp[0])
-    listener = browser.listen()
-    scan(live_url, browser.ticket, "Alice", "follow")
-    listener.join(10)
+    browser.scanned("Alice")
     assert browser.events[-1]["state"] == "succeeded"
     with app.app_context():
         engine, kind = db.engine, db.engine.dialect.name

@@ -111,9 +111,7 @@ def test_login_only_refuses_unknown_and_admits_provisioned(app: Flask, live_url:
         db.session.commit()
     ok = Browser(live_url)
     ok.start(rp[0])
-    listener = ok.listen()
-    scan(live_url, ok.ticket, "Erin", "follow")
-    listener.join(10)
+    ok.scanned("Erin")
     assert ok.events[-1]["state"] == "succeeded"
 
 
