@@ -4,18 +4,21 @@ how the login step hands it back.
 authorize → :func:`begin_interactive_login` stores the validated request, binds it to this browser with a
 cookie and redirects to the hosted login page. The login step reads it with :func:`get_pending`, and when the
 user is known calls :func:`complete_login` *in that browser's request*: the SSO session starts and the
-browser returns to the authorization endpoint, which now answers with a code. :func:`deny_login` ends it with
+authorization endpoint, resumed in that same request, answers with a code. :func:`deny_login` ends it with
 an error for the client instead.
 """
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from flask import redirect, url_for
+from flask import current_app, redirect, request, url_for
+from flask import session as flask_session
+from flask.ctx import RequestContext
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
@@ -123,12 +126,48 @@ class Completion:
                                      connection_id=self.connection_id, pending_id=pending.id, sid=session.sid,
                                      sub=self.sub)
 
+    @property
+    def resume_query(self) -> str:
+        """The authorization request to resume (its stored parameters and the pending id), once recorded."""
+        return self._resume
+
+    @property
+    def cookie(self) -> str:
+        """The new SSO session's cookie value, once recorded."""
+        return self._cookie
+
     def response(self) -> Response:
-        """After the commit: back to the authorization endpoint with the SSO cookie."""
-        response = redirect(url_for("oidc.authorize") + "?" + self._resume, code=303)
+        """After the commit: the authorization endpoint's answer to the resumed request, with the SSO cookie.
+
+        The resumed request (the same one a redirect to ``/oauth/authorize?…&_resume=<pending>`` would make)
+        is dispatched inside this browser's request: a nested request context for that URL, carrying this
+        request's cookies, scheme, host and client address, runs the authorization endpoint's view with all
+        of its checks (OIDC Core §3.1.2.2: the request is validated again; the client, its redirect URI and the
+        user may have changed during the login). Answering here instead of redirecting spares the person a
+        browser round trip between the scan and the relying party. The view's answer (a redirect to the
+        client, a form_post or web_message page, a consent page or an error) is returned as it is."""
+        response = resume_in_this_request(self._resume)
         sso.attach_cookie(response, self._cookie)
         response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
         return response
+
+
+def resume_in_this_request(query: str) -> Response:
+    """Dispatch ``GET /oauth/authorize?<query>`` inside the current request (see :meth:`Completion.response`).
+
+    Only the endpoint's view runs: the app's hooks already ran for the outer request (input gate, request id,
+    security headers) and run once more on its response, and the OIDC blueprint's own response rules (no
+    caching, RFC 9700 §4.16) are applied by the view's responses themselves."""
+    path = url_for("oidc.authorize")[len(request.script_root):]
+    environ = {**request.environ, "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
+               "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO()}
+    environ.pop("CONTENT_TYPE", None)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # One Flask session for both: the outer response saves what the view put there (the consent form's CSRF
+    # token).
+    with RequestContext(app, environ, session=flask_session._get_current_object()):  # type: ignore[attr-defined]
+        return app.make_response(app.dispatch_request())
 
 
 def prepare_completion(pending_id: str, user_id: int, *, connection_id: int | None = None,
@@ -145,8 +184,8 @@ def prepare_completion(pending_id: str, user_id: int, *, connection_id: int | No
 
 
 def complete_login(pending_id: str, user_id: int, *, connection_id: int | None = None) -> Response:
-    """Sign this browser in as ``user_id`` and resume the authorization (a redirect to authorize), in one
-    transaction: this is the last leg between the scan and the relying party."""
+    """Sign this browser in as ``user_id`` (one transaction), then answer with the resumed authorization
+    (:meth:`Completion.response`): this is the last leg between the scan and the relying party."""
     completion = prepare_completion(pending_id, user_id, connection_id=connection_id)
     if isinstance(completion, Response):
         return completion

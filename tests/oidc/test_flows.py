@@ -8,6 +8,7 @@ import hashlib
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -124,30 +125,60 @@ def test_code_replay_is_refused_and_revokes_issued_tokens(live_url: str, rp: Rp,
     assert info.status_code == 401
 
 
-def test_the_resume_link_after_a_login_answers_once(app: Flask, live_url: str, rp: Rp, browser: requests.Session,
-                                                   connection_id: int, user_id: int) -> None:
-    """The authorization resumed after a login (the seam's redirect back to authorize) consumes its pending
-    authorization in the same transaction as the code: a second visit of the same link gets no second code."""
+def _started(live_url: str, rp: Rp, browser: requests.Session, state: str) -> tuple[str, str]:
+    """An authorization request sent to the login page: its pending id and its resume link's query."""
+    from idp_bridge.oidc import seam
     from tests.support import seam as seam_driver
 
     params = {"response_type": "code", "client_id": rp.client_id, "redirect_uri": rp.redirect_uri,
-              "scope": "openid", "state": "st", "nonce": "nn",
+              "scope": "openid", "state": state, "nonce": "nn",
               "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}
     start = browser.get(f"{live_url}/oauth/authorize", params=params, allow_redirects=False, timeout=10)
     pending = seam_driver.pending_id_from(start)
-    with app.test_request_context(f"/login/{pending}", base_url=live_url,
-                                  headers={"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.cookies)}):
-        from idp_bridge.oidc import seam
+    return pending, urlencode({**params, seam.RESUME_PARAM: pending})
 
-        resume = seam.complete_login(pending, user_id, connection_id=connection_id).headers["Location"]
-    first = browser.get(live_url + resume, allow_redirects=False, timeout=10)
+
+def test_the_resume_link_after_a_login_answers_once(app: Flask, live_url: str, rp: Rp, browser: requests.Session,
+                                                   connection_id: int, user_id: int) -> None:
+    """The authorization resumed after a login (the seam's resume link, as the consent page also follows it)
+    consumes its pending authorization in the same transaction as the code: a second visit of the same link
+    gets no second code."""
+    from tests.support import seam as seam_driver
+
+    pending, resume = _started(live_url, rp, browser, "st")
+    first = seam_driver.complete(app, browser, live_url, pending, user_id, connection_id)  # visits the link
     assert "code=" in first.headers["Location"]
     with app.app_context():
         codes = db.session.scalar(db.select(db.func.count()).select_from(AuthorizationCode))
-    again = browser.get(live_url + resume, allow_redirects=False, timeout=10)
+    for cookie in [c for c in browser.cookies if c.name == "idpb_sso"]:  # the SSO session would rightly answer
+        browser.cookies.clear(cookie.domain, cookie.path, cookie.name)   # with a new code: only the link here
+    again = browser.get(f"{live_url}/oauth/authorize?{resume}", allow_redirects=False, timeout=10)
     assert "code=" not in again.headers.get("Location", ""), again.headers
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(AuthorizationCode)) == codes
+
+
+def test_a_completed_login_answers_with_the_resumed_authorization(app: Flask, live_url: str, rp: Rp,
+                                                                   browser: requests.Session, connection_id: int,
+                                                                   user_id: int) -> None:
+    """Completing a login answers, in that same request, what the authorization endpoint answers to the
+    resumed request: the redirect to the client with a code, the SSO cookie beside it. The resumed pending
+    authorization is spent: its resume link gives no second code."""
+    from idp_bridge.oidc import seam
+
+    pending, resume = _started(live_url, rp, browser, "st2")
+    with app.test_request_context(f"/login/{pending}", base_url=live_url,
+                                  headers={"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.cookies)}):
+        answer = seam.complete_login(pending, user_id, connection_id=connection_id)
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:300]
+    location = urlsplit(answer.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == rp.redirect_uri
+    query = parse_qs(location.query)
+    assert query["state"] == ["st2"] and query["code"] and query["iss"] == [live_url]
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert any(c.startswith("idpb_sso=") for c in answer.headers.getlist("Set-Cookie"))
+    again = browser.get(f"{live_url}/oauth/authorize?{resume}", allow_redirects=False, timeout=10)
+    assert "code=" not in again.headers.get("Location", ""), again.headers
 
 
 def test_two_concurrent_redemptions_yield_at_most_one_token(live_url: str, rp: Rp, login: Any) -> None:

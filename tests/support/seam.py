@@ -1,16 +1,18 @@
-"""Test-only driver of the login seam (the seam of SPEC §7.6): completes a pending login for a user by calling
-``seam.complete_login`` inside a request context that carries the browser's cookies — never over HTTP."""
+"""Test-only driver of the login seam (the seam of SPEC §7.6): completes a pending login for a user through
+``seam.prepare_completion`` inside a request context that carries the browser's cookies — never over HTTP."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 import requests
-from flask import Flask
+from flask import Flask, url_for
+from werkzeug.wrappers import Response
 
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.extensions import db
-from idp_bridge.oidc import seam
+from idp_bridge.oidc import seam, sso
+from idp_bridge.oidc.cookies import cookie_name
 
 
 def make_user(app: Flask, *, openid: str = "oOPENID1", unionid: str | None = "uUNION1", name: str | None = None,
@@ -36,13 +38,18 @@ def pending_id_from(response: requests.Response) -> str:
 
 def complete(app: Flask, session: requests.Session, base_url: str, pending_id: str, user_id: int,
              connection_id: int | None = None) -> requests.Response:
-    """Finish the login in this browser, then follow the redirects up to (not into) the client."""
+    """Finish the login in this browser, then visit the resume link over HTTP, up to (not into) the client.
+
+    ``/login/<pid>/complete`` answers with the resumed authorization in the same request; the driver visits
+    the resume link instead (the same authorize request, as the consent page also makes it), so that the
+    answer is an HTTP response of the running server."""
     cookie_header = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     with app.test_request_context(f"/login/{pending_id}", base_url=base_url, headers={"Cookie": cookie_header}):
-        response = seam.complete_login(pending_id, user_id, connection_id=connection_id)
-        location = response.headers.get("Location", "")
-        for header in response.headers.getlist("Set-Cookie"):
-            name, _, rest = header.partition("=")
-            session.cookies.set(name, rest.split(";", 1)[0], domain=urlsplit(base_url).hostname, path="/")
-    target = location if location.startswith("http") else base_url + location
-    return session.get(target, allow_redirects=False, timeout=10)
+        completion = seam.prepare_completion(pending_id, user_id, connection_id=connection_id)
+        assert not isinstance(completion, Response), completion.get_data(as_text=True)[:300]
+        completion.record()
+        db.session.commit()
+        session.cookies.set(cookie_name(sso.COOKIE), completion.cookie, domain=urlsplit(base_url).hostname,
+                            path="/")
+        resume = url_for("oidc.authorize") + "?" + completion.resume_query
+    return session.get(base_url + resume, allow_redirects=False, timeout=10)
