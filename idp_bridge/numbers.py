@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 
 _ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
+#: The largest row id: primary keys are SQL INTEGER, 32-bit on PostgreSQL (int4). A larger id names no row,
+#: and the database would refuse it with an error rather than find nothing.
+ROW_ID_MAX = 2**31 - 1
 
 
 class BadNumber(ValueError):

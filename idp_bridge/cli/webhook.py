@@ -12,6 +12,7 @@ from idp_bridge.cli.common import invalid_input, loader
 from idp_bridge.cli.output import emit, json_errors, json_option
 from idp_bridge.events import webhooks
 from idp_bridge.events.outbox import TYPES
+from idp_bridge.numbers import ROW_ID_MAX
 
 _load = loader(webhooks.get_webhook, "webhook")
 _EVENT_HELP = f"Event type, repeat for several: {', '.join(TYPES)}."
@@ -110,7 +111,7 @@ def register(cli: click.Group) -> None:
             click.echo("No deliveries yet.")
 
     @webhook_group.command("redeliver")
-    @click.argument("delivery_id", type=click.IntRange(1, 2**62))
+    @click.argument("delivery_id", type=click.IntRange(1, ROW_ID_MAX))
     @json_option
     @json_errors
     def redeliver(delivery_id: int, as_json: bool) -> None:

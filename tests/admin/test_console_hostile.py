@@ -19,7 +19,8 @@ from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
 HOSTILE = ["", "x", "' OR 1=1 --", "<script>alert(1)</script>", "../../etc/passwd", "{{7*7}}", "🙂" * 30,
-           "A" * 5000, "-1", "99999999999999999999", "2026-13-45", "%", "idp-bridge-console", "\u202eabc"]
+           "A" * 5000, "-1", "99999999999999999999", "2147483648", "2026-13-45", "%", "idp-bridge-console",
+           "\u202eabc"]
 FORM_FIELDS = ["name", "redirect_uris", "logout_uris", "web_origins", "connections", "public", "third_party",
                "try_page", "resource_server", "id_token_alg", "role", "alg", "confirm", "identifier", "display_name",
                "app_id", "app_secret", "token", "encryption", "encoding_aes_key", "association", "reply_text",

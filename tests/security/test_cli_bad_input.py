@@ -18,6 +18,7 @@ SKIP = {"serve", "demo", "run", "shell", "db"}  # servers, interactive shells, s
 ARG = st.one_of(st.text(max_size=40), st.sampled_from(
     ["--json", "--identifier", "--name", "--redirect-uri", "--app-id", "--token", "--encoding-aes-key",
      "--encryption", "--connection", "--web-origin", "--openid", "--since", "--limit", "-1", "99999999999",
+     "2147483648",
      "javascript:alert(1)", "http://evil.example", "../../etc/passwd", "'; DROP TABLE users; --", "\x00", "🙂",
      "A" * 3000]))
 
@@ -56,3 +57,11 @@ def test_cli_survives_hostile_arguments(app: Flask, cli_run: Any) -> None:
 
     attack()
     print(f"\nCLI bad-input battery: {len(tried)} invocations over {len(commands)} commands")
+
+
+def test_a_row_id_beyond_sql_integer_is_a_usage_error(app: Flask, cli_run: Any) -> None:
+    """Row ids are SQL INTEGER (PostgreSQL int4): one past 2**31 - 1 is refused by the argument's range, not
+    sent to the database, which would fail with "integer out of range"."""
+    result = cli_run("webhook", "redeliver", str(2**31))
+    assert_clean_exit(result, ("webhook", "redeliver"), [str(2**31)])
+    assert result.exit_code == 2 and "2147483648" in result.output, result.output

@@ -13,7 +13,7 @@ from idp_bridge.admin.csvexport import batches, stream
 from idp_bridge.admin.views.render import page
 from idp_bridge.audit import AuditEvent
 from idp_bridge.extensions import db
-from idp_bridge.numbers import parse_int_or
+from idp_bridge.numbers import ROW_ID_MAX, parse_int_or
 
 PAGE = 100
 
@@ -47,7 +47,7 @@ def matching(filters: dict[str, str], before: int, limit: int = PAGE) -> list[Au
 @bp.get("/audit")
 def audit_log() -> Response:
     filters = _filters()
-    rows = matching(filters, parse_int_or(request.args.get("before"), 0))
+    rows = matching(filters, parse_int_or(request.args.get("before"), 0, maximum=ROW_ID_MAX))
     more = rows[-1].id if len(rows) == PAGE else None
     return page("audit.html", rows=rows, filters=filters, more=more)
 

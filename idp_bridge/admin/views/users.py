@@ -24,7 +24,7 @@ from idp_bridge.admin.user_forms import ConsentForm, UnlinkForm, UserCreateForm
 from idp_bridge.admin.views.render import page, stale_signin
 from idp_bridge.audit import AuditEvent
 from idp_bridge.extensions import db
-from idp_bridge.numbers import parse_int_or
+from idp_bridge.numbers import ROW_ID_MAX, parse_int_or
 from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import SsoSession
 from idp_bridge.oidc.sso import revoke_everything_of
@@ -104,7 +104,7 @@ def _prefix(text: str) -> str:
 @bp.get("/users")
 def users() -> Response:
     filters = UserFilter.from_request()
-    before = parse_int_or(request.args.get("before"), 0)
+    before = parse_int_or(request.args.get("before"), 0, maximum=ROW_ID_MAX)
     rows = search(filters, before)
     more = rows[-1].id if len(rows) == PAGE else None
     return page("users.html", rows=rows, f=filters, more=more, first=bool(before),
@@ -228,7 +228,8 @@ def user_unlink(sub: str) -> Response:
     user = _user(sub)
     form = UnlinkForm()
     try:
-        unlink_identity(user, parse_int_or(form.identity.data, 0), allow_last=bool(form.confirm_last.data))
+        unlink_identity(user, parse_int_or(form.identity.data, 0, maximum=ROW_ID_MAX),
+                        allow_last=bool(form.confirm_last.data))
     except ValidationError as error:
         return _user_page(user, 400, error=f"{error.field}: {error.rule}")
     return _done(user)

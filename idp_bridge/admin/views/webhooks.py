@@ -16,7 +16,7 @@ from idp_bridge.admin.forms import ActionForm, DeleteForm, WebhookForm, attach
 from idp_bridge.admin.views.render import page
 from idp_bridge.events import webhooks as domain
 from idp_bridge.events.models import Webhook
-from idp_bridge.numbers import parse_int_or
+from idp_bridge.numbers import ROW_ID_MAX, parse_int_or
 from idp_bridge.validation import ValidationError
 from idp_bridge.wechat.connections import list_connections
 
@@ -40,7 +40,7 @@ def _form(data: dict[str, object] | None = None) -> WebhookForm:
 
 
 def _show(hook: Webhook, secret: str | None = None) -> Response:
-    before = parse_int_or(request.args.get("before"), 0)
+    before = parse_int_or(request.args.get("before"), 0, maximum=ROW_ID_MAX)
     log = domain.deliveries(hook, PAGE, before)
     more = log[-1]["id"] if len(log) == PAGE else None
     return page("webhook_show.html", hook=domain.describe(hook), secret=secret, log=log, more=more,
@@ -111,7 +111,7 @@ def webhook_redeliver(public_id: str, delivery_id: str) -> Response:
     The id is parsed here, not by a route converter, so that a malformed one still meets the console's guard
     (a viewer's POST is 403 whatever the URL) and then a 404; it is bounded to the column's 32-bit range."""
     hook = _hook(public_id)
-    number = parse_int_or(delivery_id, 0, minimum=1, maximum=2**31 - 1)
+    number = parse_int_or(delivery_id, 0, minimum=1, maximum=ROW_ID_MAX)
     if not number or domain.delivery_of(hook, number) is None:
         abort(404)
     domain.redeliver(number)
