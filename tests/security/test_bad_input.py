@@ -179,7 +179,8 @@ def _world_is_intact(live_url: str, world: World) -> tuple[str, str]:
 
 def test_raw_bytes_on_every_route_in_every_place(app: Flask, live_url: str, problems: _Problems) -> None:
     """≥ 10,000 raw-byte requests (NUL, every C0 control, DEL, C1, encoded lone surrogates, non-ASCII digits,
-    10 kB values…) in the path, query, form, ``Authorization``, ``Last-Event-ID`` and cookies of every route:
+    10 kB values…) in the path, query, form, ``Authorization``, ``Last-Event-ID`` and cookies of every route
+    (each atom in every third place of a route, rotating across routes: ``hostile.attacks``):
     refused input gets the gate's 400 (415 for multipart) and writes nothing at all; odd but valid input never
     gets a 5xx and writes only what the same request with ordinary input writes; no traceback anywhere."""
     world = build_world(app, live_url)

@@ -5,7 +5,8 @@ registered application, a browser with a pending authorization and a login sessi
 for ``/oauth/authorize`` — so each request reaches the code behind the first lookup. One hostile value
 ("atom") at a time goes into one place: a path variable, a query value or name, a form value or name
 (url-encoded or multipart), ``Authorization`` (Basic user, Basic password, Bearer), ``Last-Event-ID`` or
-one of our cookies.
+one of our cookies. Every atom goes to every route, each time into a third of the route's places, rotating
+so that across routes each atom meets each place (:func:`attacks`).
 
 Atoms come in two kinds. *Refused* atoms (C0 controls, DEL, C1, bytes that are not UTF-8 such as encoded
 lone surrogates, U+FFFD, values over 8 KiB) must get the input gate's 400 wherever they are. *Odd* atoms
@@ -78,6 +79,7 @@ OTHER_PARAMS = ["grant_type", "code", "code_verifier", "refresh_token", "token",
                 "post_logout_redirect_uri", "ls", "lang", "connection", "retry", "signature", "timestamp", "nonce",
                 "echostr", "openid", "msg_signature", "encrypt_type", "csrf_token", "decision", "pending_id"]
 MULTIPART_SHARE = 0.1
+EVERY = 3  # each atom goes to every third place of a route (:func:`attacks`): about 15,000 requests in all
 # endpoints that, given ordinary input, legitimately end the shared pending authorization
 ENDS_THE_WORLD = {"login.cancel"}
 _PARAM_READ = re.compile(r"""(?:args|form|values|params|query)\.get\(\s*["']([A-Za-z_]+)["']""")
@@ -228,49 +230,60 @@ def _attack(ctx: Context, where: str, rng: random.Random, *, refused: bool, path
 
 
 def attacks(ctx: Context, atoms: list[tuple[str, bytes]], refused: bool, names: list[str],
-            rng: random.Random) -> Iterator[Attack]:
-    """Every placement of every atom for one context."""
+            rng: random.Random, rotation: int = 0) -> Iterator[Attack]:
+    """Every atom for one context, each in every :data:`EVERY`-th of the context's places: atom *a* goes to
+    the places *p* with ``(a + p + rotation) % EVERY == 0``. Each place of the route gets a share of every kind
+    of atom, and with ``rotation`` differing per route every atom meets every place across the routes (the
+    gate's rules do not depend on the route, the views' lookups do not depend on which control byte it is)."""
+    for index, (label, atom) in enumerate(atoms):
+        for place, attack in enumerate(_placements(ctx, label, atom, refused, names, rng)):
+            if (index + place + rotation) % EVERY == 0:
+                yield attack
+
+
+def _placements(ctx: Context, label: str, atom: bytes, refused: bool, names: list[str],
+                rng: random.Random) -> Iterator[Attack]:
+    """Every placement of one atom in one context."""
     path = ctx.template.replace("{}", _q(ctx.path_value))  # every variable of the rule (some rules have two)
     query: Pairs = list(ctx.query.items())
     form: Pairs | None = list(ctx.form.items()) if ctx.form is not None else None
     plain = {"path": path, "query": query, "form": form, "headers": ctx.headers}
     param_names = AUTHORIZE_PARAMS if "/oauth/authorize" in ctx.name else None
-    for label, atom in atoms:
-        if "{}" in ctx.template:
-            hostile_path = ctx.template.replace("{}", _q(atom))
-            # the gate bounds the whole decoded path: an atom at the limit behind a prefix is over it
-            too_long = len(unquote_to_bytes(hostile_path)) > 8192
-            yield _attack(ctx, f"path {label}", rng, refused=refused or too_long, **{**plain, "path": hostile_path})
-        for name in param_names or [rng.choice(names)]:
-            hostile_query: Pairs = [(k, v) for k, v in query if k != name] + [(name, atom)]
-            yield _attack(ctx, f"query[{name}] {label}", rng, refused=refused, **{**plain, "query": hostile_query})
-        yield _attack(ctx, f"query-name {label}", rng, refused=refused, **{**plain, "query": [*query, (atom, "v")]})
-        if form is not None:
-            name = rng.choice([*(ctx.form or {}), *names])
-            gate_sees_it = refused and not ctx.raw_body
-            hostile_form: Pairs = [(k, v) for k, v in form if k != name] + [(name, atom)]
-            yield _attack(ctx, f"form[{name}] {label}", rng, refused=gate_sees_it, in_body=True,
-                          **{**plain, "form": hostile_form})
-            yield _attack(ctx, f"form-name {label}", rng, refused=gate_sees_it, in_body=True,
-                          **{**plain, "form": [*form, (atom, "v")]})
-        without_auth = [(k, v) for k, v in ctx.headers if k != "Authorization"]
-        kind = rng.choice(["basic-user", "basic-password", "bearer"])
-        if kind == "bearer":
-            credentials = b"Bearer " + _header_bytes(atom)
-            expect = header_expectation(credentials)
-        else:
-            credentials = b"Basic " + base64.b64encode(atom + b":secret" if kind == "basic-user" else b"c:" + atom)
-            expect = 400 if refused or len(credentials) > 8192 else None
-        yield _attack(ctx, f"authorization-{kind} {label}", rng, refused=False, expect=expect,
-                      **{**plain, "headers": [*without_auth, ("Authorization", credentials)]})
-        yield _attack(ctx, f"last-event-id {label}", rng, refused=False, expect=header_expectation(atom),
-                      **{**plain, "headers": [*ctx.headers, ("Last-Event-ID", _header_bytes(atom))]})
-        cookie = rng.choice(["idpb_browser", "idpb_sso", "idpb_session"])
-        without_cookie = [(k, v) for k, v in ctx.headers if k != "Cookie"]
-        jar = ("Cookie", cookie.encode() + b"=" + _header_bytes(atom))
-        yield _attack(ctx, f"cookie[{cookie}] {label}", rng, refused=False,
-                      expect=header_expectation(cookie.encode() + b"=" + atom, cookie=cookie),
-                      **{**plain, "headers": [*without_cookie, jar]})
+    if "{}" in ctx.template:
+        hostile_path = ctx.template.replace("{}", _q(atom))
+        # the gate bounds the whole decoded path: an atom at the limit behind a prefix is over it
+        too_long = len(unquote_to_bytes(hostile_path)) > 8192
+        yield _attack(ctx, f"path {label}", rng, refused=refused or too_long, **{**plain, "path": hostile_path})
+    for name in param_names or [rng.choice(names)]:
+        hostile_query: Pairs = [(k, v) for k, v in query if k != name] + [(name, atom)]
+        yield _attack(ctx, f"query[{name}] {label}", rng, refused=refused, **{**plain, "query": hostile_query})
+    yield _attack(ctx, f"query-name {label}", rng, refused=refused, **{**plain, "query": [*query, (atom, "v")]})
+    if form is not None:
+        name = rng.choice([*(ctx.form or {}), *names])
+        gate_sees_it = refused and not ctx.raw_body
+        hostile_form: Pairs = [(k, v) for k, v in form if k != name] + [(name, atom)]
+        yield _attack(ctx, f"form[{name}] {label}", rng, refused=gate_sees_it, in_body=True,
+                      **{**plain, "form": hostile_form})
+        yield _attack(ctx, f"form-name {label}", rng, refused=gate_sees_it, in_body=True,
+                      **{**plain, "form": [*form, (atom, "v")]})
+    without_auth = [(k, v) for k, v in ctx.headers if k != "Authorization"]
+    kind = rng.choice(["basic-user", "basic-password", "bearer"])
+    if kind == "bearer":
+        credentials = b"Bearer " + _header_bytes(atom)
+        expect = header_expectation(credentials)
+    else:
+        credentials = b"Basic " + base64.b64encode(atom + b":secret" if kind == "basic-user" else b"c:" + atom)
+        expect = 400 if refused or len(credentials) > 8192 else None
+    yield _attack(ctx, f"authorization-{kind} {label}", rng, refused=False, expect=expect,
+                  **{**plain, "headers": [*without_auth, ("Authorization", credentials)]})
+    yield _attack(ctx, f"last-event-id {label}", rng, refused=False, expect=header_expectation(atom),
+                  **{**plain, "headers": [*ctx.headers, ("Last-Event-ID", _header_bytes(atom))]})
+    cookie = rng.choice(["idpb_browser", "idpb_sso", "idpb_session"])
+    without_cookie = [(k, v) for k, v in ctx.headers if k != "Cookie"]
+    jar = ("Cookie", cookie.encode() + b"=" + _header_bytes(atom))
+    yield _attack(ctx, f"cookie[{cookie}] {label}", rng, refused=False,
+                  expect=header_expectation(cookie.encode() + b"=" + atom, cookie=cookie),
+                  **{**plain, "headers": [*without_cookie, jar]})
 
 
 def battery(app: Flask, world: World, seed: int = 20261126) -> tuple[list[Attack], list[Attack]]:
@@ -281,9 +294,9 @@ def battery(app: Flask, world: World, seed: int = 20261126) -> tuple[list[Attack
     rng = random.Random(seed)
     names = params_read_by_the_code()
     everything: list[Attack] = []
-    for ctx in contexts(app, world):
-        everything += attacks(ctx, REFUSED_ATOMS, True, names, rng)
-        everything += attacks(ctx, ODD_ATOMS, False, names, rng)
+    for rotation, ctx in enumerate(contexts(app, world)):
+        everything += attacks(ctx, REFUSED_ATOMS, True, names, rng, rotation)
+        everything += attacks(ctx, ODD_ATOMS, False, names, rng, rotation)
     refused = [a for a in everything if a.expect is not None]
     passed_on = [a for a in everything if a.expect is None]
     rng.shuffle(refused)
