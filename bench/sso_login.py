@@ -184,6 +184,22 @@ def peer() -> Iterator[Target]:
         process.wait(10)
 
 
+@contextmanager
+def floor() -> Iterator[Target]:
+    """The serving stack alone (:mod:`bench.floor_app`): canned answers, one RS256 signature per login."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.floor_app", str(port), str(WORKERS)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().startswith("ready"), "floor did not start"
+        base = f"http://127.0.0.1:{port}"
+        yield Target("serving-stack floor", f"{base}/oauth/authorize", f"{base}/oauth/token", "c", "s", {},
+                     children_of(process.pid))
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def measure(target: Target, kind: str) -> dict[str, float]:
     """LOGINS logins from CONCURRENCY load-generator processes (one keep-alive connection each); logins/s and
     CPU ms per login by party: server, database, load generator."""
@@ -234,7 +250,8 @@ def main(kind: str = "postgresql") -> None:
     other load during the run weighs on both alike."""
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
-    with database(kind) as url, bridge(url, WORKERS) as b, peer() as target:
+    floors: list[dict[str, float]] = []
+    with database(kind) as url, bridge(url, WORKERS) as b, peer() as target, floor() as stack:
         client = b.cli("client", "create", "--name", "Bench", "--redirect-uri", REDIRECT)
         name, value = sso_cookie(b, url)
         bridge_target = Target("idp-bridge", f"{b.url}/oauth/authorize", f"{b.url}/oauth/token",
@@ -243,17 +260,23 @@ def main(kind: str = "postgresql") -> None:
         for _ in range(ROUNDS):
             ours.append(measure(bridge_target, kind))
             theirs.append(measure(target, kind))
+            floors.append(measure(stack, kind))
     signatures = rs256_per_second()
-    mine, peers = combined(ours), combined(theirs)
+    mine, peers, bare = combined(ours), combined(theirs), combined(floors)
     print(f"machine: {machine()}; database: {kind}; idp-bridge gunicorn workers: {WORKERS}; node-oidc-provider: "
           f"1 process, in memory; load generator: {CONCURRENCY} processes, one keep-alive connection each; "
           f"{ROUNDS} alternating rounds of {LOGINS} logins each")
-    for who, figures in (("idp-bridge", mine), ("node-oidc-provider", peers)):
+    for who, figures in (("idp-bridge", mine), ("node-oidc-provider", peers),
+                         (f"serving-stack floor ({WORKERS} workers, canned answers)", bare)):
         print(f"{who}: {figures['logins_per_second']:.0f} logins/s; CPU per login: server "
               f"{figures['server_ms']:.1f} ms, database {figures['database_ms']:.1f} ms, load generator "
               f"{figures['client_ms']:.1f} ms")
     print(f"idp-bridge / node-oidc-provider = {mine['logins_per_second'] / peers['logins_per_second']:.2f} "
           f"(target ≥ 1.0, SPEC §16)")
+    print(f"serving-stack floor / node-oidc-provider = {bare['logins_per_second'] / peers['logins_per_second']:.2f} "
+          f"(the best this stack reaches with no OIDC work); idp-bridge / floor = "
+          f"{mine['logins_per_second'] / bare['logins_per_second']:.2f}; idp-bridge's own work: "
+          f"{mine['server_ms'] - bare['server_ms']:.1f} ms of server CPU per login above the floor")
     print(f"raw RS256 signatures (one core, same run): {signatures:.0f}/s; idp-bridge logins/s ÷ signatures/s = "
           f"{mine['logins_per_second'] / signatures:.3f}")
 
