@@ -72,10 +72,12 @@ def _scanner_state(session_id: str, state: str, scanner: str | None, openid: str
 
 # Built once, in Core (the ORM's per-statement work was a sixth of a dead-scene push's CPU): the scan of a dead
 # scene is the callback's commonest push and this read is all it costs; a live one also needs the columns that
-# decide it, so no second read of the row follows.
+# decide it and the application's client id (for the reply's name), so no second read follows.
 _SESSIONS = LoginSession.__table__
+_PENDING = PendingAuthorization.__table__
 _LIVE_SCENE = (select(_SESSIONS.c.id, _SESSIONS.c.state, _SESSIONS.c.expires_at, _SESSIONS.c.pending_id,
-                      _SESSIONS.c.openid)
+                      _SESSIONS.c.openid, _PENDING.c.client_id)
+               .select_from(_SESSIONS.outerjoin(_PENDING, _PENDING.c.id == _SESSIONS.c.pending_id))
                .where(_SESSIONS.c.connection_id == bindparam("connection_id"), _SESSIONS.c.scene == bindparam("scene")))
 _SCANNER = select(_SESSIONS.c.state, _SESSIONS.c.openid).where(_SESSIONS.c.id == bindparam("id"))
 
@@ -106,7 +108,7 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
         audit.record("login.second_scanner", actor="wechat", target=identifier, outcome="refused",
                      login_session=session_id)
         return IN_USE
-    app_name = _app_name(pending_id)
+    app_name = _client_name(found.client_id)
     if state == State.CONFIRM:
         return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
     if state != State.SCANNED:
@@ -196,8 +198,13 @@ def app_name_of(session: LoginSession) -> str:
 
 
 def _app_name(pending_id: str) -> str:
-    """The application's name, shown in WeChat replies: the client comes from the per-process client cache."""
-    client_id = db.session.scalar(select(PendingAuthorization.client_id).where(PendingAuthorization.id == pending_id))
+    """The application's name, shown in WeChat replies."""
+    return _client_name(db.session.scalar(select(PendingAuthorization.client_id)
+                                          .where(PendingAuthorization.id == pending_id)))
+
+
+def _client_name(client_id: str | None) -> str:
+    """A client's name from the per-process client cache (no statement once the client is known)."""
     client = find_client(client_id) if client_id is not None else None
     return client.name if client is not None else "idp-bridge"
 
