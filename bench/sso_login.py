@@ -1,7 +1,9 @@
 """SSO login throughput (SPEC §16): authorize with an SSO cookie + token exchange, as logins per second, for
 idp-bridge and for its peer node-oidc-provider 9 (in memory, one process, `npm ci` installs it) driven by the same
 client code in the same run; the ratio between them; CPU per login split into server workers, database and load
-generator; and raw RS256 signatures per second measured in the same run (each login signs one ID token).
+generator; the serving stack's own floor (:mod:`bench.floor_app`: the same gunicorn, workers and WSGI bridge with
+canned answers), which separates what the stack costs from what idp-bridge's own work costs; and raw RS256
+signatures per second measured in the same run (each login signs one ID token).
 
 Usage: python -m bench.sso_login [sqlite|postgresql]
 """

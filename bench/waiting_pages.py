@@ -142,7 +142,7 @@ def main(kind: str = "postgresql", pages: str = "5000", seconds: str = "30", wor
         with ThreadPoolExecutor(8) as pool:
             prepared = [p for p in pool.map(new_page, range(count)) if p is not None]
         prepare_seconds = time.perf_counter() - started
-        workers = children_of(b.process.pid)
+        worker_pids = children_of(b.process.pid)
         idle_rss = rss_of_workers(b.process.pid)
         print(f"login pages prepared: {len(prepared)} of {count} in {prepare_seconds:.1f} s; worker RSS: "
               f"{', '.join(f'{r:.0f} MB' for r in idle_rss)}", flush=True)
@@ -165,7 +165,7 @@ def main(kind: str = "postgresql", pages: str = "5000", seconds: str = "30", wor
         cookie = sso_cookie(b, url)
         latencies: list[float] = []
         errors = 0
-        cpu_before = cpu_seconds(workers)
+        cpu_before = cpu_seconds(worker_pids)
         measuring = time.perf_counter()
         while time.perf_counter() - measuring < window:
             try:
@@ -174,7 +174,7 @@ def main(kind: str = "postgresql", pages: str = "5000", seconds: str = "30", wor
                 errors += 1
                 print(f"SSO login failed: {type(exc).__name__}", flush=True)
         measured = time.perf_counter() - measuring
-        cpu = cpu_seconds(workers) - cpu_before
+        cpu = cpu_seconds(worker_pids) - cpu_before
         held_rss = rss_of_workers(b.process.pid)
         parent.send("stop")
         final = parent.recv()
