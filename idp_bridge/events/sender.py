@@ -155,18 +155,31 @@ def run_once(policy: Policy = Policy()) -> bool:
 
 
 class SenderThread(threading.Thread):
-    """Sends due deliveries while the process lives; sleeps ``poll`` seconds when there are none."""
+    """Sends due deliveries while the process lives.
 
-    def __init__(self, app: Flask, poll: float = 1.0, policy: Policy = Policy(), name: str = "idp-bridge-events"):
+    A process's senders share ``wake``. While nothing is due they take turns to look: each waits ``idle``
+    seconds between looks, and their first looks are staggered by ``offset``, so that the process looks once
+    per ``poll`` seconds however many senders it has (every idle look is a transaction, and a wake-up of a
+    thread that competes for the interpreter with the request threads). A sender that finds a delivery sets
+    ``wake``: its siblings stop waiting and work through the queue beside it."""
+
+    def __init__(self, app: Flask, poll: float = 1.0, policy: Policy = Policy(), name: str = "idp-bridge-events",
+                 *, wake: threading.Event | None = None, idle: float | None = None, offset: float = 0.0):
         super().__init__(name=name, daemon=True)
         self.app, self.poll, self.policy = app, poll, policy
+        self.wake = wake if wake is not None else threading.Event()
+        self.idle = idle if idle is not None else poll
+        self.offset = offset
         self.stopped = threading.Event()
 
     def stop(self) -> None:
         """Graceful stop: the delivery in flight finishes; a killed process leaves a lease that expires."""
         self.stopped.set()
+        self.wake.set()  # a sender waiting for work returns at once
 
     def run(self) -> None:
+        if self.offset:
+            self.wake.wait(self.offset)
         while not self.stopped.is_set():
             busy = False
             with self.app.app_context():
@@ -177,18 +190,25 @@ class SenderThread(threading.Thread):
                     log.warning("event sender failed; retrying", exc_info=True)
                 finally:
                     db.session.remove()
-            if not busy:
-                self.stopped.wait(self.poll)
+            if busy:
+                self.wake.set()  # there may be more: the siblings help
+                continue
+            self.wake.clear()
+            if not self.stopped.is_set():  # stop() sets ``stopped`` before ``wake``: no stop is slept through
+                self.wake.wait(self.idle)
 
 
 def start_background(app: Flask, threads: int | None = None, poll: float = 1.0,
                      policy: Policy = Policy()) -> list[SenderThread]:
     """Start this process's senders (``idp-bridge serve`` calls it in each worker). One on SQLite (a
-    single-writer database), a few on PostgreSQL where ``SKIP LOCKED`` lets them work side by side."""
+    single-writer database), a few on PostgreSQL where ``SKIP LOCKED`` lets them work side by side. Idle, the
+    process looks for due deliveries once per ``poll`` seconds in all (:class:`SenderThread`)."""
     with app.app_context():
         dialect = db.engine.dialect.name
     count = threads if threads is not None else (4 if dialect == "postgresql" else 1)
-    started = [SenderThread(app, poll, policy, name=f"idp-bridge-events-{i}") for i in range(count)]
+    wake = threading.Event()
+    started = [SenderThread(app, poll, policy, name=f"idp-bridge-events-{i}", wake=wake, idle=poll * count,
+                            offset=poll * i) for i in range(count)]
     for thread in started:
         thread.start()
     atexit.register(stop_all, started)
