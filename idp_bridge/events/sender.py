@@ -157,11 +157,12 @@ def run_once(policy: Policy = Policy()) -> bool:
 class SenderThread(threading.Thread):
     """Sends due deliveries while the process lives.
 
-    A process's senders share ``wake``. While nothing is due they take turns to look: each waits ``idle``
-    seconds between looks, and their first looks are staggered by ``offset``, so that the process looks once
-    per ``poll`` seconds however many senders it has (every idle look is a transaction, and a wake-up of a
-    thread that competes for the interpreter with the request threads). A sender that finds a delivery sets
-    ``wake``: its siblings stop waiting and work through the queue beside it."""
+    A process's senders share ``wake``. While nothing is due they take turns to look: each looks every
+    ``idle`` seconds on its own schedule, shifted by ``offset`` from its siblings' (kept after a burst of work,
+    which ends for all of them at about the same moment), so that the process looks once per ``poll`` seconds
+    however many senders it has (every idle look is a transaction, and a wake-up of a thread that competes for
+    the interpreter with the request threads). A sender that finds a delivery sets ``wake``: its siblings stop
+    waiting and work through the queue beside it."""
 
     def __init__(self, app: Flask, poll: float = 1.0, policy: Policy = Policy(), name: str = "idp-bridge-events",
                  *, wake: threading.Event | None = None, idle: float | None = None, offset: float = 0.0):
@@ -177,7 +178,12 @@ class SenderThread(threading.Thread):
         self.stopped.set()
         self.wake.set()  # a sender waiting for work returns at once
 
+    def _until_my_turn(self, anchor: float) -> float:
+        """Seconds until this sender's next look on its schedule (``anchor`` + multiples of ``idle``)."""
+        return self.idle - (time.monotonic() - anchor) % self.idle
+
     def run(self) -> None:
+        anchor = time.monotonic() + self.offset
         if self.offset:
             self.wake.wait(self.offset)
         while not self.stopped.is_set():
@@ -195,7 +201,7 @@ class SenderThread(threading.Thread):
                 continue
             self.wake.clear()
             if not self.stopped.is_set():  # stop() sets ``stopped`` before ``wake``: no stop is slept through
-                self.wake.wait(self.idle)
+                self.wake.wait(self._until_my_turn(anchor))
 
 
 def start_background(app: Flask, threads: int | None = None, poll: float = 1.0,

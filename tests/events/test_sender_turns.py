@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask
+from sqlalchemy import event
 
 from idp_bridge.accounts import admin
 from idp_bridge.events import sender
@@ -59,3 +60,32 @@ def test_a_sender_that_finds_work_wakes_its_siblings(app: Flask, receiver: Recei
         states = db.session.scalars(db.select(Delivery.state)).all()
     assert states == ["delivered"] * 8, states
     assert took < 2.0, took  # ≈ 0.8 s with four at work; 3.2 s with one
+
+
+def test_after_a_burst_the_senders_take_turns_again(app: Flask, receiver: Receiver) -> None:
+    """A burst ends for every sender at about the same moment; they go back to their own turns instead of
+    looking all together every few polls (which would leave a new event waiting that long)."""
+    looked: list[float] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM deliveries" in statement and statement.lstrip().upper().startswith("SELECT"):
+            looked.append(time.monotonic())
+
+    with app.app_context():
+        engine = db.engine
+        create_webhook(receiver.url, ["user.created"])
+        for i in range(6):
+            admin.create_user(name=f"b{i}")
+    event.listen(engine, "before_cursor_execute", on_statement)
+    threads = sender.start_background(app, threads=4, poll=0.25, policy=FAST)
+    try:
+        receiver.wait_for(6, timeout=20)
+        burst_over = time.monotonic() + 0.3
+        time.sleep(3.3)
+    finally:
+        sender.stop_all(threads, timeout=5)
+        event.remove(engine, "before_cursor_execute", on_statement)
+    idle = [t for t in looked if t > burst_over]
+    gaps = [b - a for a, b in zip(idle, idle[1:], strict=False)]
+    assert len(idle) >= 6, len(idle)
+    assert max(gaps) < 0.75, [round(g, 2) for g in gaps]  # one look per 0.25 s in all; together it was 1 s gaps
