@@ -8,44 +8,47 @@ runs in its own snapshot), so running it in autocommit changes nothing but the c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Connection, Executable, Row
+from sqlalchemy.orm import Session
 
 from idp_bridge.extensions import db
 
 
-def _in_transaction() -> bool:
-    """Whether the request's session has a transaction open. Then a statement joins it: it is paid for, it
-    sees what the request wrote, and (with an in-memory SQLite database, whose one connection every checkout
-    shares) switching that connection to autocommit would commit the open transaction under the session."""
-    return db.session().in_transaction()
+@contextmanager
+def _executor(*, commit: bool = False) -> Iterator[Session | Connection]:
+    """Where one statement runs: the request's session when it has a transaction open (then the statement
+    joins it: it is paid for, it sees what the request wrote, and — with an in-memory SQLite database, whose
+    one connection every checkout shares — switching that connection to autocommit would commit the open
+    transaction under the session; ``commit`` commits it afterwards), else a pooled connection in autocommit."""
+    session = db.session()
+    if session.in_transaction():
+        yield session
+        if commit:
+            session.commit()
+        return
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
 
 
 def first(statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
     """The first row of ``statement`` (a Core SELECT), read on a pooled connection in autocommit."""
-    if _in_transaction():
-        return db.session.execute(statement, params).first()
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(statement, params).first()
+    with _executor() as run:
+        return run.execute(statement, params).first()
 
 
 def rows(statement: Executable, params: Mapping[str, Any]) -> list[Any]:
     """Every row of ``statement`` (a Core SELECT), read on a pooled connection in autocommit."""
-    if _in_transaction():
-        return list(db.session.execute(statement, params).all())
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return list(connection.execute(statement, params).all())
+    with _executor() as run:
+        return list(run.execute(statement, params).all())
 
 
 def write(statement: Executable, params: Mapping[str, Any]) -> None:
     """Run one write (a Core INSERT/UPDATE) in the request's transaction if it has one, so that it commits with
     what is already pending there; otherwise on its own in autocommit, where the statement is its own
     transaction (no BEGIN and COMMIT round trips)."""
-    if _in_transaction():
-        db.session.execute(statement, params)
-        db.session.commit()
-        return
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(statement, params)
+    with _executor(commit=True) as run:
+        run.execute(statement, params)

@@ -167,7 +167,7 @@ class SenderThread(threading.Thread):
     def __init__(self, app: Flask, poll: float = 1.0, policy: Policy = Policy(), name: str = "idp-bridge-events",
                  *, wake: threading.Event | None = None, idle: float | None = None, offset: float = 0.0):
         super().__init__(name=name, daemon=True)
-        self.app, self.poll, self.policy = app, poll, policy
+        self.app, self.policy = app, policy
         self.wake = wake if wake is not None else threading.Event()
         self.idle = idle if idle is not None else poll
         self.offset = offset
