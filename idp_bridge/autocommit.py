@@ -8,14 +8,17 @@ runs in its own snapshot), so running it in autocommit changes nothing but the c
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Connection, Executable, Row
 from sqlalchemy.orm import Session
 
 from idp_bridge.extensions import db
+from idp_bridge.plainsql import Plain
+
+Statement = Executable | Plain
 
 
 @contextmanager
@@ -34,21 +37,36 @@ def _executor(*, commit: bool = False) -> Iterator[Session | Connection]:
         yield connection
 
 
-def first(statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+def _connection(run: Session | Connection) -> Connection:
+    return run.connection() if isinstance(run, Session) else run
+
+
+@overload
+def first(statement: Plain, params: Mapping[str, Any]) -> Sequence[Any] | None: ...
+@overload
+def first(statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None: ...
+def first(statement: Statement, params: Mapping[str, Any]) -> Row[Any] | Sequence[Any] | None:
     """The first row of ``statement`` (a Core SELECT), read on a pooled connection in autocommit."""
     with _executor() as run:
+        if isinstance(statement, Plain):
+            return statement.first(_connection(run), params)
         return run.execute(statement, params).first()
 
 
-def rows(statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+def rows(statement: Statement, params: Mapping[str, Any]) -> list[Any]:
     """Every row of ``statement`` (a Core SELECT), read on a pooled connection in autocommit."""
     with _executor() as run:
+        if isinstance(statement, Plain):
+            return statement.rows(_connection(run), params)
         return list(run.execute(statement, params).all())
 
 
-def write(statement: Executable, params: Mapping[str, Any]) -> None:
+def write(statement: Statement, params: Mapping[str, Any]) -> None:
     """Run one write (a Core INSERT/UPDATE) in the request's transaction if it has one, so that it commits with
     what is already pending there; otherwise on its own in autocommit, where the statement is its own
     transaction (no BEGIN and COMMIT round trips)."""
     with _executor(commit=True) as run:
-        run.execute(statement, params)
+        if isinstance(statement, Plain):
+            statement.run(_connection(run), params)
+        else:
+            run.execute(statement, params)

@@ -22,13 +22,19 @@ from idp_bridge.oidc import keystore, tokens
 from idp_bridge.oidc.models import AuthorizationCode, ClientRules, Token
 from idp_bridge.oidc.principal import Principal, load_user, user_claims
 from idp_bridge.oidc.tokens import CodeRecord
+from idp_bridge.plainsql import Plain
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 # Built once: constructing a statement per request costs more CPU than sending it (SPEC §16).
-_INSERT_CODE = insert(AuthorizationCode.__table__)
-_INSERT_TOKEN = insert(Token.__table__)
+_CODE_COLUMNS = ("code_digest", "client_id", "user_id", "redirect_uri", "scope", "nonce", "code_challenge",
+                 "code_challenge_method", "auth_time", "sid", "connection_id", "issued_at", "expires_at")
+_TOKEN_COLUMNS = ("client_id", "user_id", "access_token_digest", "refresh_token_digest", "scope", "family_id",
+                  "parent_id", "code_id", "auth_time", "sid", "connection_id", "issued_at", "access_expires_at",
+                  "refresh_expires_at")
+_INSERT_CODE = Plain(insert(AuthorizationCode.__table__), column_keys=_CODE_COLUMNS)
+_INSERT_TOKEN = Plain(insert(Token.__table__), column_keys=_TOKEN_COLUMNS)
 
 
 def _settings() -> Any:
@@ -191,7 +197,7 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     refresh = token.get("refresh_token")
     # One plain INSERT; committed with the rest of the token request, once (``views.token``): the code's
     # consumption and the tokens it produced land together or not at all.
-    db.session.execute(_INSERT_TOKEN, dict(
+    _INSERT_TOKEN.run(db.session.connection(), dict(
         client_id=request.client.client_id,
         user_id=principal.user.id,
         access_token_digest=digest(token["access_token"]),

@@ -15,6 +15,7 @@ from sqlalchemy import Select, bindparam, select
 
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.extensions import db
+from idp_bridge.plainsql import Plain
 
 _USERS, _IDENTITIES = User.__table__, Identity.__table__
 
@@ -108,9 +109,9 @@ def active(user: UserRecord | None) -> UserRecord | None:
     return None if user is None or user.blocked else user
 
 
-_LOAD_USER = user_select().where(_USERS.c.id == bindparam("user_id"))
+_LOAD_USER = Plain(user_select().where(_USERS.c.id == bindparam("user_id")))
 
 
 def load_user(user_id: int) -> UserRecord | None:
     """An active user with its identities (one statement), or None when missing or blocked."""
-    return active(user_from_rows(db.session.execute(_LOAD_USER, {"user_id": user_id}).all()))
+    return active(user_from_rows(_LOAD_USER.rows(db.session.connection(), {"user_id": user_id})))

@@ -18,6 +18,7 @@ from idp_bridge.extensions import db
 from idp_bridge.oidc.cookies import clear_cookie, read_cookie, set_cookie
 from idp_bridge.oidc.models import SsoSession, Token
 from idp_bridge.oidc.principal import UserRecord, active, user_from_rows, user_select
+from idp_bridge.plainsql import Plain
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
@@ -46,10 +47,11 @@ class Login:
 
 
 _SESSIONS = SsoSession.__table__
-_CURRENT_LOGIN = (user_select(_SESSIONS.c.sid, _SESSIONS.c.connection_id, _SESSIONS.c.auth_time, joined_to=_SESSIONS,
-                              on=User.__table__.c.id == _SESSIONS.c.user_id)
-                  .where(_SESSIONS.c.cookie_digest == bindparam("digest"), _SESSIONS.c.revoked_at.is_(None),
-                         _SESSIONS.c.expires_at > bindparam("now")))
+_CURRENT_LOGIN = Plain(
+    user_select(_SESSIONS.c.sid, _SESSIONS.c.connection_id, _SESSIONS.c.auth_time, joined_to=_SESSIONS,
+                on=User.__table__.c.id == _SESSIONS.c.user_id)
+    .where(_SESSIONS.c.cookie_digest == bindparam("digest"), _SESSIONS.c.revoked_at.is_(None),
+           _SESSIONS.c.expires_at > bindparam("now")))
 
 
 def current_login() -> Login | None:

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, or_, update
 
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import AuthorizationCode, ClientRules, CodeRules, Token
+from idp_bridge.plainsql import Plain
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
@@ -40,7 +41,7 @@ class CodeRecord(CodeRules):
 
 
 _CODES = AuthorizationCode.__table__
-_CONSUME = (update(_CODES)
+_CONSUME = Plain(update(_CODES)
             .where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.client_id == bindparam("b_client_id"),
                    _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("now"))
             .values(used_at=bindparam("now"))
@@ -57,7 +58,7 @@ def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
     second look at the row. Plain SQL (no ORM identity map): this is the hottest statement of the SSO path."""
     code_digest = digest(code)
     now = utcnow()
-    row = db.session.execute(_CONSUME, {"digest": code_digest, "b_client_id": client.client_id, "now": now}).first()
+    row = _CONSUME.first(db.session.connection(), {"digest": code_digest, "b_client_id": client.client_id, "now": now})
     if row is not None:
         return CodeRecord(*row)
     spent = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest))
