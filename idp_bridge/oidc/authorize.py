@@ -304,7 +304,8 @@ def _answer(req: AuthorizationRequest) -> Response:
         return seam.begin_interactive_login(client.client_id, req.params)
     if req.ask_consent:
         return consent.ask(client, req.params, req.principal, req.scope)
-    answer = authorization_server().create_authorization_response(grant_user=req.principal, grant=req.grant)
+    answer = authorization_server().create_authorization_response(request=req.grant.request, grant_user=req.principal,
+                                                                 grant=req.grant)
     location = answer.headers.get("Location")
     if not location or req.redirect_uri is None:
         return error_page("server_error", "The authorization could not be completed.", 500)

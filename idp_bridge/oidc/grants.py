@@ -66,6 +66,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def generate_authorization_code(self) -> str:
         return tokens.new_token_value()
 
+    def validate_authorization_request(self) -> str:
+        """Validated once per grant: the authorization endpoint checks the request (``get_consent_grant``) and
+        then answers on the same grant and request object, where Authlib would run every check and hook a
+        second time; nothing changes the request in between (RFC 6749 §4.1.1 is checked once, as written)."""
+        if self.redirect_uri is None:
+            return str(super().validate_authorization_request())
+        return str(self.redirect_uri)
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         """One plain INSERT (no ORM unit of work: nothing reads the row back in this request), committed with
         what the request already changed (a resumed login, a consent) or, on the SSO path, on its own."""
