@@ -26,9 +26,10 @@ def _executor(*, commit: bool = False) -> Iterator[Session | Connection]:
     """Where one statement runs: the request's session when it has a transaction open (then the statement
     joins it: it is paid for, it sees what the request wrote, and — with an in-memory SQLite database, whose
     one connection every checkout shares — switching that connection to autocommit would commit the open
-    transaction under the session; ``commit`` commits it afterwards), else a pooled connection in autocommit."""
-    session = db.session()
-    if session.in_transaction():
+    transaction under the session; ``commit`` commits it afterwards), else a pooled connection in autocommit.
+    A request that has not used its session yet has none to join, and none is made just to ask."""
+    session = db.session() if db.session.registry.has() else None
+    if session is not None and session.in_transaction():
         yield session
         if commit:
             session.commit()
