@@ -8,9 +8,9 @@ view. Here:
 
 * the body is read on the loop before the thread starts, up to :data:`BUFFERED_BODY` bytes; a larger body
   (which the input gate refuses anyway, SPEC §15) is read on demand from the thread as before;
-* the thread hands response messages to the loop without waiting (``call_soon_threadsafe``), so a whole
-  response usually costs one wake-up; it waits only when more than :data:`HIGH_WATER` bytes are queued, so a
-  long download still streams with bounded memory.
+* the thread hands response messages to the loop without waiting (``call_soon_threadsafe``), in batches, so a
+  whole response usually costs two wake-ups (:class:`_Exchange`); it waits only when more than
+  :data:`HIGH_WATER` bytes are queued, so a long download still streams with bounded memory.
 
 The environ follows PEP 3333 and the ASGI HTTP scope (``asgi.scope`` is kept in it, as the stream handoff and
 the access log read the scope through it).
@@ -119,27 +119,52 @@ def _environ(scope: MutableMapping[str, Any], body: _Body) -> dict[str, Any]:
 
 
 class _Exchange:
-    """One request's response, passed from the view's thread to the loop."""
+    """One request's response, passed from the view's thread to the loop.
+
+    Messages the thread posts while the loop has not yet taken the previous ones travel together: the loop is
+    woken once per batch, not once per message (each wake-up is a cross-thread hand-off of the GIL). The
+    response's start is held until the first non-empty body chunk or the end of the body, which is when PEP 3333
+    lets a server send the headers anyway, so an ordinary response costs the loop two wake-ups: the headers
+    with the body, then the end of the body with the end of the view."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
-        self.started = False
+        self.started = False  # the response's start has gone to the loop
         self.gone = False
+        self.error: BaseException | None = None  # what the view raised, re-raised on the loop
+        self._held_start: Message | None = None
+        self._pending: list[Message] = []
+        self._wake_scheduled = False
+        self._lock = threading.Lock()
         self._queued = 0
         self._room = threading.Condition()
 
-    def post(self, message: Message) -> None:
-        """From the view's thread: queue ``message`` for the loop; wait only while too much is queued."""
+    def post(self, *messages: Message) -> None:
+        """From the view's thread: queue ``messages`` for the loop; wait only while too much is queued."""
         if self.gone:
             raise ConnectionResetError("the client has gone")  # ends a streaming view's generator
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, message)
-        size = len(message.get("body", b""))
+        self._hand_over(messages)
+        size = sum(len(message.get("body", b"")) for message in messages)
         if size:
             with self._room:
                 self._queued += size
                 while self._queued > HIGH_WATER and not self.gone:
                     self._room.wait(1.0)
+
+    def _hand_over(self, messages: Iterable[Message]) -> None:
+        with self._lock:
+            self._pending.extend(messages)
+            wake, self._wake_scheduled = not self._wake_scheduled, True
+        if wake:
+            self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        """On the loop: move what the thread handed over into the queue the loop reads."""
+        with self._lock:
+            batch, self._pending, self._wake_scheduled = self._pending, [], False
+        for message in batch:
+            self.queue.put_nowait(message)
 
     def sent(self, message: Message) -> None:
         """On the loop, after ``message`` went out: make room for the thread."""
@@ -159,15 +184,30 @@ class _Exchange:
                        exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info is not None and self.started:
             raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: too late to change the status
-        self.started = True
-        self.post({"type": "http.response.start", "status": int(status.split(" ", 1)[0]),
-                   "headers": [(k.strip().lower().encode("latin-1"), v.strip().encode("latin-1"))
-                               for k, v in headers]})
+        self._held_start = {"type": "http.response.start", "status": int(status.split(" ", 1)[0]),
+                            "headers": [(k.strip().lower().encode("latin-1"), v.strip().encode("latin-1"))
+                                        for k, v in headers]}
         return self.write
+
+    def _with_start(self, *messages: Message) -> tuple[Message, ...]:
+        """``messages``, preceded by the held start of the response if it has not gone yet."""
+        start, self._held_start = self._held_start, None
+        if start is None:
+            return messages
+        self.started = True
+        return (start, *messages)
 
     def write(self, chunk: bytes) -> None:
         if chunk:
-            self.post({"type": "http.response.body", "body": chunk, "more_body": True})
+            self.post(*self._with_start({"type": "http.response.body", "body": chunk, "more_body": True}))
+
+    def finish(self) -> None:
+        """From the view's thread, when it is done (or failed): the end of the body, if a response started,
+        and the end of the exchange, in one hand-over."""
+        ending: tuple[Message, ...] = (_DONE,)
+        if self.error is None and (self.started or self._held_start is not None):
+            ending = self._with_start({"type": "http.response.body", "body": b"", "more_body": False}, _DONE)
+        self._hand_over(ending)
 
 
 class WsgiBridge:
@@ -189,7 +229,9 @@ class WsgiBridge:
         exchange = _Exchange(loop)
         environ = _environ(scope, _Body(bytes(data), more, loop, receive))
         context = contextvars.copy_context()
-        done = loop.run_in_executor(self.executor, context.run, self._run, environ, exchange)
+        # Not run_in_executor: its future would cost the loop one more wake-up; the view's end (and its error)
+        # arrives with the last batch of messages instead.
+        done = self.executor.submit(context.run, self._run, environ, exchange)
         try:
             while True:
                 message = await exchange.queue.get()
@@ -200,9 +242,10 @@ class WsgiBridge:
         except BaseException:
             exchange.abandon()
             with contextlib.suppress(Exception):
-                await done  # the thread stops at its next write; its own error is not the news
+                await asyncio.wrap_future(done)  # the thread stops at its next write; its own error is not the news
             raise
-        await done  # re-raises what the view raised
+        if exchange.error is not None:
+            raise exchange.error  # what the view raised
 
     def _run(self, environ: dict[str, Any], exchange: _Exchange) -> None:
         try:
@@ -214,10 +257,10 @@ class WsgiBridge:
                 close = getattr(iterable, "close", None)
                 if close is not None:
                     close()
-            if exchange.started:
-                exchange.post({"type": "http.response.body", "body": b"", "more_body": False})
+        except BaseException as error:
+            exchange.error = error
         finally:
-            exchange.loop.call_soon_threadsafe(exchange.queue.put_nowait, _DONE)
+            exchange.finish()
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False)

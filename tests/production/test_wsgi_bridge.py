@@ -141,9 +141,9 @@ def test_a_large_response_streams_with_bounded_queue(monkeypatch: Any) -> None:
 
     original = wsgi_bridge._Exchange.post
 
-    def post(self: Any, message: dict[str, Any]) -> None:
+    def post(self: Any, *messages: dict[str, Any]) -> None:
         nonlocal peak
-        original(self, message)
+        original(self, *messages)
         peak = max(peak, self._queued)
 
     monkeypatch.setattr(wsgi_bridge._Exchange, "post", post)
@@ -189,3 +189,75 @@ def test_an_error_before_the_response_reaches_the_server() -> None:
         raise AssertionError("the view's error was swallowed")
     finally:
         bridge.shutdown()
+
+
+class _CountingLoop:
+    """Counts the view thread's wake-ups of the loop (``call_soon_threadsafe``) during one exchange."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def install(self, monkeypatch: Any) -> None:
+        original = asyncio.BaseEventLoop.call_soon_threadsafe
+        counter = self
+
+        def counted(loop: Any, *args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread().name.startswith("idpb-wsgi"):
+                counter.calls += 1
+            return original(loop, *args, **kwargs)
+
+        monkeypatch.setattr(asyncio.BaseEventLoop, "call_soon_threadsafe", counted)
+
+
+def test_an_ordinary_response_wakes_the_loop_twice(monkeypatch: Any) -> None:
+    """The headers travel with the body and the body's end with the view's end (SPEC §16: each wake-up is a
+    hand-off of the GIL between the view's thread and the loop); was five (start, body, end, done, future)."""
+    counting = _CountingLoop()
+    counting.install(monkeypatch)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("302 Found", [("Location", "https://rp.example/cb?code=x")])
+        return [b"redirecting"]
+
+    sent = _drive(app, [b""])
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body", "http.response.body"]
+    assert sent[0]["status"] == 302 and _body_of(sent) == b"redirecting"
+    assert counting.calls <= 2, counting.calls
+
+
+def test_the_headers_wait_for_the_first_non_empty_chunk() -> None:
+    """PEP 3333 ("Buffering and Streaming"): the headers go out with the first non-empty body chunk, so a view
+    that fails before it produces one can still get an error response instead of a half-sent 200."""
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        yield b""
+        raise RuntimeError("failed before any body")
+
+    bridge = WsgiBridge(app, threads=1)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    try:
+        _run_on_a_new_loop(bridge(dict(SCOPE), receive, send))
+    except RuntimeError as error:
+        assert str(error) == "failed before any body"
+    else:
+        raise AssertionError("the view's error was swallowed")
+    finally:
+        bridge.shutdown()
+    assert sent == []  # nothing started: the server is free to answer 500
+
+
+def test_an_empty_body_still_sends_the_headers() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("204 No Content", [])
+        return []
+
+    sent = _drive(app, [b""])
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 204 and sent[1]["more_body"] is False
