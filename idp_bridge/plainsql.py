@@ -42,8 +42,22 @@ DRIVER = "psycopg"
 DRIVER_NATIVE = (Boolean, UTCDateTime)
 
 
+_CURSOR = "idpb_plain_cursor"
+
+
 class NotPlain(TypeError):
     """The statement needs SQLAlchemy's processing and cannot be sent to the driver as it is."""
+
+
+def _cursor(connection: Connection) -> Any:
+    """The psycopg cursor kept with the pooled connection (making one per statement costs as much as the
+    statement's own Python work in psycopg); a connection serves one thread at a time, and every result is read
+    before the next statement."""
+    pooled = connection.connection
+    cursor = pooled.info.get(_CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not pooled.driver_connection:
+        cursor = pooled.info[_CURSOR] = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+    return cursor
 
 
 class Plain:
@@ -87,14 +101,13 @@ class Plain:
         """Every row (tuples on psycopg, ``Row``s elsewhere: both index alike)."""
         if connection.dialect.driver != DRIVER:
             return list(connection.execute(self.statement, dict(params)).all())
-        cursor = self._execute(connection, params)
-        return cursor.fetchall() if cursor.description is not None else []
+        return list(self._execute(connection, params).fetchall())
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
         if connection.dialect.driver != DRIVER:
             return connection.execute(self.statement, dict(params)).first()
-        cursor = self._execute(connection, params)
-        return cursor.fetchone() if cursor.description is not None else None
+        row: Sequence[Any] | None = self._execute(connection, params).fetchone()
+        return row
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run a write; returns the row count."""
@@ -106,8 +119,7 @@ class Plain:
         sql, literals = self.sql(connection)
         if literals:
             params = {**literals, **params}
-        driver: Any = connection.connection.driver_connection
-        cursor = driver.cursor()
+        cursor = _cursor(connection)
         if connection.dispatch.before_cursor_execute:  # as Connection._execute_context calls them
             for listener in connection.dispatch.before_cursor_execute:
                 sql, params = listener(connection, cursor, sql, params, None, False)
