@@ -105,7 +105,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ``tokens.consume_code``): a racing replay waits for it, then revokes them."""
 
     def authenticate_user(self, authorization_code: CodeRecord) -> Principal | None:
-        user = load_user(authorization_code.user_id)
+        """The user the code was issued for, read when it was consumed (``None``: gone or blocked)."""
+        user = authorization_code.user
         if user is None:
             return None
         return Principal(user, authorization_code.auth_time, authorization_code.sid, authorization_code.connection_id)

@@ -41,14 +41,19 @@ class UserRecord:
     identities: tuple[IdentityRecord, ...]
 
 
+USER_ID = _USERS.c.id
 USER_COLUMNS = (_USERS.c.id, _USERS.c.sub, _USERS.c.name, _USERS.c.picture, _USERS.c.blocked,
                 _IDENTITIES.c.connection_id, _IDENTITIES.c.openid, _IDENTITIES.c.unionid)
 
 
-def user_select(*leading: Any, joined_to: Any = None, on: Any = None) -> Select[Any]:
+def user_select(*leading: Any, joined_to: Any = None, on: Any = None, outer: bool = False) -> Select[Any]:
     """``SELECT leading…, user…, identity…`` from users left-joined with identities, one row per identity
-    (users joined to ``joined_to`` ``on`` a condition first, when the leading columns come from there)."""
-    users = _USERS if joined_to is None else joined_to.join(_USERS, on)
+    (users joined to ``joined_to`` ``on`` a condition first, when the leading columns come from there; with
+    ``outer``, a row of ``joined_to`` without its user still comes back, its user columns NULL)."""
+    if joined_to is None:
+        users = _USERS
+    else:
+        users = joined_to.outerjoin(_USERS, on) if outer else joined_to.join(_USERS, on)
     return (select(*leading, *USER_COLUMNS)
             .select_from(users.outerjoin(_IDENTITIES, _IDENTITIES.c.user_id == _USERS.c.id))
             .order_by(_IDENTITIES.c.id))
@@ -56,7 +61,7 @@ def user_select(*leading: Any, joined_to: Any = None, on: Any = None) -> Select[
 
 def user_from_rows(rows: Sequence[Sequence[Any]], skip: int = 0) -> UserRecord | None:
     """The record in ``rows`` of :func:`user_select` (the first ``skip`` columns are the caller's)."""
-    if not rows:
+    if not rows or rows[0][skip] is None:
         return None
     first = rows[0][skip:]
     identities = tuple(IdentityRecord(int(r[skip + 5]), str(r[skip + 6]), r[skip + 7])

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from sqlalchemy import bindparam, or_, update
 
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import AuthorizationCode, ClientRules, CodeRules, Token
+from idp_bridge.oidc.principal import USER_ID, UserRecord, active, load_user, user_from_rows, user_select
 from idp_bridge.plainsql import Plain
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CodeRecord(CodeRules):
-    """A consumed code as the token request needs it: read by the consuming statement itself."""
+    """A consumed code as the token request needs it: read by the consuming statement itself, with the user it
+    was issued for (``None`` when that user is gone or blocked)."""
 
     id: int
     user_id: int
@@ -38,29 +40,45 @@ class CodeRecord(CodeRules):
     auth_time: int
     sid: str | None
     connection_id: int | None
+    user: UserRecord | None = None
 
 
 _CODES = AuthorizationCode.__table__
-_CONSUME = Plain(update(_CODES)
-            .where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.client_id == bindparam("b_client_id"),
-                   _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("now"))
-            .values(used_at=bindparam("now"))
-            .returning(*[_CODES.c[f.name] for f in fields(CodeRecord)]))
+_CODE_FIELDS = [f.name for f in fields(CodeRecord) if f.name != "user"]
+_CONSUMING = (update(_CODES)
+              .where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.client_id == bindparam("b_client_id"),
+                     _CODES.c.used_at.is_(None), _CODES.c.expires_at > bindparam("now"))
+              .values(used_at=bindparam("now"))
+              .returning(*[_CODES.c[name] for name in _CODE_FIELDS]))
+_CONSUME = Plain(_CONSUMING)
+# PostgreSQL runs a data-modifying statement in WITH (docs, "Data-Modifying Statements in WITH"): the code is
+# consumed and its user read in one statement and one round trip. SQLite has no such statement.
+_CONSUMED = _CONSUMING.cte("consumed")
+_CONSUME_WITH_USER = Plain(user_select(*_CONSUMED.c, joined_to=_CONSUMED, on=USER_ID == _CONSUMED.c.user_id,
+                                       outer=True))
 
 
 def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
-    """Mark the code used if it is live and this client's, in one ``UPDATE … RETURNING``; on a replay, revoke
-    what it produced.
+    """Mark the code used if it is live and this client's, in one ``UPDATE … RETURNING`` (on PostgreSQL with its
+    user read in the same statement); on a replay, revoke what it produced.
 
     Nothing is committed here: the token request commits once, after its tokens are saved (the view does).
     Until then the code's row stays locked by this transaction, so a concurrent redemption waits, then finds
     the code used and revokes what this one issued — the replay rule of RFC 6749 §4.1.2 holds without a
     second look at the row. Plain SQL (no ORM identity map): this is the hottest statement of the SSO path."""
     code_digest = digest(code)
-    now = utcnow()
-    row = _CONSUME.first(db.session.connection(), {"digest": code_digest, "b_client_id": client.client_id, "now": now})
-    if row is not None:
-        return CodeRecord(*row)
+    params = {"digest": code_digest, "b_client_id": client.client_id, "now": utcnow()}
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = _CONSUME_WITH_USER.rows(connection, params)
+        if rows:
+            width = len(_CODE_FIELDS)
+            return CodeRecord(*rows[0][:width], active(user_from_rows(rows, skip=width)))  # type: ignore[call-arg]
+    else:
+        row = _CONSUME.first(connection, params)
+        if row is not None:
+            consumed = CodeRecord(*row)
+            return replace(consumed, user=load_user(consumed.user_id))
     spent = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest))
     if spent is not None and spent.used_at is not None and spent.client_id == client.client_id:
         log.warning("authorization code replayed by client %s: revoking tokens issued from it", client.client_id)

@@ -215,6 +215,35 @@ def test_expired_code_is_invalid_grant(app: Flask, live_url: str, rp: Rp, login:
     assert err.value.error == "invalid_grant"
 
 
+def test_a_code_of_a_user_blocked_since_is_spent_without_tokens(app: Flask, live_url: str, rp: Rp, login: Any,
+                                                               user_id: int) -> None:
+    """The consuming statement reads the user too (one statement on PostgreSQL): a user blocked after the code
+    was issued gets no tokens, the code is spent all the same, and its second use is refused too."""
+    from idp_bridge.accounts.models import User
+
+    done = login(rp)
+    with app.app_context():
+        db.session.execute(db.update(User).where(User.id == user_id).values(blocked=True))
+        db.session.commit()
+    for _attempt in ("first", "again"):
+        with pytest.raises(OAuthError) as err:
+            redeem(rp, live_url, done)
+        assert err.value.error == "invalid_grant"
+    with app.app_context():
+        assert db.session.scalar(db.select(AuthorizationCode.used_at)) is not None
+
+
+def test_the_id_token_names_the_identity_of_the_login(live_url: str, rp: Rp, login: Any) -> None:
+    """The user read with the consumed code carries its identities: the ID token's openid is the one of the
+    connection the login came through (SPEC §6)."""
+    done = login(rp)
+    tokens = redeem(rp, live_url, done)
+    claims = jwt.decode(tokens["id_token"], _jwks(live_url), algorithms=["RS256"]).claims
+    info = requests.get(f"{live_url}/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                        timeout=5).json()
+    assert claims["openid"] and claims["openid"] == info["openid"] and claims["sub"] == info["sub"]
+
+
 def test_revocation_and_introspection(live_url: str, rp: Rp, public_rp: Rp, login: Any) -> None:
     tokens = redeem(rp, live_url, login(rp))
     auth = (rp.client_id, rp.secret or "")

@@ -15,8 +15,10 @@ from tests.oidc.conftest import Rp, redeem
 from tests.support.statements import counting
 
 # authorize: the SSO session with its user, then the code, each a statement on its own in autocommit (no
-# BEGIN/COMMIT round trips); token: the code consumed, the user, the tokens, in one transaction.
-STATEMENTS, TRANSACTIONS = 5, 1
+# BEGIN/COMMIT round trips); token: the code consumed with its user (one statement on PostgreSQL, two on SQLite,
+# which has no UPDATE in WITH), then the tokens, in one transaction.
+STATEMENTS = {"postgresql": 4, "sqlite": 5}
+TRANSACTIONS = 1
 
 
 def _sso_login(login: object, rp: Rp, live_url: str) -> dict[str, object]:
@@ -36,5 +38,5 @@ def test_sso_login_within_budget(app: Flask, live_url: str, login: object, rp: R
     with counting(engine) as tally:
         tokens = _sso_login(login, rp, live_url)
     assert "id_token" in tokens
-    assert len(tally.statements) <= STATEMENTS, tally.report()
+    assert len(tally.statements) <= STATEMENTS[engine.dialect.name], tally.report()
     assert tally.commits <= TRANSACTIONS, tally.report()
