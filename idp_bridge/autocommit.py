@@ -62,12 +62,11 @@ def rows(statement: Statement, params: Mapping[str, Any]) -> list[Any]:
         return list(run.execute(statement, params).all())
 
 
-def write(statement: Statement, params: Mapping[str, Any]) -> None:
+def write(statement: Statement, params: Mapping[str, Any]) -> int:
     """Run one write (a Core INSERT/UPDATE) in the request's transaction if it has one, so that it commits with
     what is already pending there; otherwise on its own in autocommit, where the statement is its own
-    transaction (no BEGIN and COMMIT round trips)."""
+    transaction (no BEGIN and COMMIT round trips). Returns the number of rows written."""
     with _executor(commit=True) as run:
         if isinstance(statement, Plain):
-            statement.run(_connection(run), params)
-        else:
-            run.execute(statement, params)
+            return statement.run(_connection(run), params)
+        return int(run.execute(statement, params).rowcount)  # type: ignore[attr-defined]

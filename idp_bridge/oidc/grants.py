@@ -30,11 +30,8 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 # Built once: constructing a statement per request costs more CPU than sending it (SPEC §16).
 _CODE_COLUMNS = ("code_digest", "client_id", "user_id", "redirect_uri", "scope", "nonce", "code_challenge",
                  "code_challenge_method", "auth_time", "sid", "connection_id", "issued_at", "expires_at")
-_TOKEN_COLUMNS = ("client_id", "user_id", "access_token_digest", "refresh_token_digest", "scope", "family_id",
-                  "parent_id", "code_id", "auth_time", "sid", "connection_id", "issued_at", "access_expires_at",
-                  "refresh_expires_at")
 _INSERT_CODE = Plain(insert(AuthorizationCode.__table__), column_keys=_CODE_COLUMNS)
-_INSERT_TOKEN = Plain(insert(Token.__table__), column_keys=_TOKEN_COLUMNS)
+_INSERT_TOKEN = Plain(insert(Token.__table__), column_keys=tokens.CODE_TOKEN_COLUMNS)
 
 
 def _settings() -> Any:
@@ -197,16 +194,15 @@ class TokenGenerator(BearerTokenGenerator):
 
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
-    """Store a token response as digests, in the family of the refresh token it replaces (if any)."""
+    """Store a token response as digests: from a code, on its own once the code is spent
+    (``tokens.save_code_tokens``); from a refresh token, in its family, committed with the rotation by the view."""
     principal: Principal = request.user
     settings = _settings()
     now = utcnow()
     parent: Token | None = getattr(request, "refresh_token", None)
     code: CodeRecord | None = request.authorization_code
     refresh = token.get("refresh_token")
-    # One plain INSERT; committed with the rest of the token request, once (``views.token``): the code's
-    # consumption and the tokens it produced land together or not at all.
-    _INSERT_TOKEN.run(db.session.connection(), dict(
+    values = dict(
         client_id=request.client.client_id,
         user_id=principal.user.id,
         access_token_digest=digest(token["access_token"]),
@@ -221,4 +217,8 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         issued_at=now,
         access_expires_at=now + timedelta(seconds=int(token.get("expires_in", settings.access_token_lifetime))),
         refresh_expires_at=now + timedelta(seconds=settings.refresh_token_lifetime) if refresh else None,
-    ))
+    )
+    if code is not None:
+        tokens.save_code_tokens(values)
+    else:
+        _INSERT_TOKEN.run(db.session.connection(), values)

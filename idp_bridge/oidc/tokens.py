@@ -13,8 +13,9 @@ import secrets
 from dataclasses import dataclass, fields, replace
 
 from authlib.oauth2.rfc6749 import InvalidGrantError
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
+from idp_bridge import autocommit
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import AuthorizationCode, ClientRules, CodeRules, Token
 from idp_bridge.oidc.principal import USER_ID, UserRecord, active, load_user, user_from_rows, user_select
@@ -62,23 +63,22 @@ def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
     """Mark the code used if it is live and this client's, in one ``UPDATE … RETURNING`` (on PostgreSQL with its
     user read in the same statement); on a replay, revoke what it produced.
 
-    Nothing is committed here: the token request commits once, after its tokens are saved (the view does).
-    Until then the code's row stays locked by this transaction, so a concurrent redemption waits, then finds
-    the code used and revokes what this one issued — the replay rule of RFC 6749 §4.1.2 holds without a
-    second look at the row. Plain SQL (no ORM identity map): this is the hottest statement of the SSO path."""
+    The consumption is a statement of its own (autocommit, :mod:`idp_bridge.autocommit`): once it returns, the
+    code is spent, whatever happens to the rest of the request (RFC 6749 §4.1.2: used once). The tokens it leads
+    to are saved by :func:`save_code_tokens`, which inserts nothing once a replay has marked the code; together
+    with :func:`revoke_from_code` marking before it looks, a racing replay either sees those tokens and revokes
+    them or stops them being saved. Plain SQL (no ORM): this is the hottest statement of the SSO path."""
     code_digest = digest(code)
     params = {"digest": code_digest, "b_client_id": client.client_id, "now": utcnow()}
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        rows = _CONSUME_WITH_USER.rows(connection, params)
+    if db.engine.dialect.name == "postgresql":
+        rows = autocommit.rows(_CONSUME_WITH_USER, params)
         if rows:
             width = len(_CODE_FIELDS)
             return CodeRecord(*rows[0][:width], active(user_from_rows(rows, skip=width)))  # type: ignore[call-arg]
     else:
-        row = _CONSUME.first(connection, params)
+        row = autocommit.first(_CONSUME, params)
         if row is not None:
-            consumed = CodeRecord(*row)
-            return replace(consumed, user=load_user(consumed.user_id))
+            return replace(CodeRecord(*row), user=load_user(int(row[1])))
     spent = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest))
     if spent is not None and spent.used_at is not None and spent.client_id == client.client_id:
         log.warning("authorization code replayed by client %s: revoking tokens issued from it", client.client_id)
@@ -86,11 +86,33 @@ def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
     return None
 
 
+_TOKENS = Token.__table__
+CODE_TOKEN_COLUMNS = ("client_id", "user_id", "access_token_digest", "refresh_token_digest", "scope", "family_id",
+                      "parent_id", "code_id", "auth_time", "sid", "connection_id", "issued_at", "access_expires_at",
+                      "refresh_expires_at")
+# INSERT … SELECT from the code's own row, locked and only while no replay has marked it.
+_SAVE_CODE_TOKENS = Plain(insert(_TOKENS).from_select(
+    list(CODE_TOKEN_COLUMNS),
+    select(*[bindparam(f"v_{name}", type_=_TOKENS.c[name].type) for name in CODE_TOKEN_COLUMNS])
+    .select_from(_CODES).where(_CODES.c.id == bindparam("v_code_id"), _CODES.c.replayed_at.is_(None))
+    .with_for_update()))
+
+
+def save_code_tokens(values: dict[str, object]) -> None:
+    """Store the tokens a consumed code led to (``values``: :data:`CODE_TOKEN_COLUMNS`), unless a replay of
+    the code has been seen meanwhile: then nothing is stored and the client gets ``invalid_grant`` (RFC 6749
+    §4.1.2). ``FOR UPDATE`` orders this against :func:`revoke_from_code` on the code's row: whichever comes second
+    sees what the first did."""
+    saved = autocommit.write(_SAVE_CODE_TOKENS, {f"v_{name}": value for name, value in values.items()})
+    if saved == 0:
+        raise InvalidGrantError("The authorization code was already used.")
+
+
 def revoke_from_code(code_id: int) -> None:
-    """Revoke every token family that started from ``code_id`` (a replay, RFC 6749 §4.1.2)."""
-    families = [t.family_id for t in db.session.scalars(db.select(Token).where(Token.code_id == code_id))]
-    # Also mark the code itself, so a token saved concurrently by the first redemption is caught.
+    """Revoke every token family that started from ``code_id`` (a replay, RFC 6749 §4.1.2). The code is marked
+    first: from then on :func:`save_code_tokens` stores nothing for it, and what it stored before is seen here."""
     db.session.execute(update(AuthorizationCode).where(AuthorizationCode.id == code_id).values(replayed_at=utcnow()))
+    families = [t.family_id for t in db.session.scalars(db.select(Token).where(Token.code_id == code_id))]
     for family in set(families):
         revoke_family(family, commit=False)
     db.session.commit()

@@ -118,11 +118,13 @@ def consent() -> Response:
 
 @bp.post("/oauth/token")
 def token() -> Response:
-    """One transaction per token request: the grant consumes the code (or rotates the refresh token) and
-    saves the new tokens without committing; this commit makes them real together. An error response
-    commits too — a code spent by a failed redemption stays spent (RFC 6749 §4.1.2: use it once)."""
+    """The code grant spends the code and saves its tokens in a statement each (``tokens.consume_code``); the
+    refresh grant rotates and saves in the request's transaction, which this commit ends. An error response
+    commits too — a code spent by a failed redemption stays spent (RFC 6749 §4.1.2: use it once). A request
+    that never used its session has nothing to commit, and no session is made to find that out."""
     response = authorization_server().create_token_response()
-    db.session.commit()
+    if db.session.registry.has():
+        db.session.commit()
     return response
 
 
