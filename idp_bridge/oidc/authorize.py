@@ -309,7 +309,7 @@ def _answer(req: AuthorizationRequest) -> Response:
     location = answer.headers.get("Location")
     if not location or req.redirect_uri is None:
         return error_page("server_error", "The authorization could not be completed.", 500)
-    return respond(client, req.redirect_uri, dict(params_from_location(location)), req.response_mode)
+    return respond(client, req.redirect_uri, params_from_location(location, req.redirect_uri), req.response_mode)
 
 
 def error_response(error: OAuth2Error, req: AuthorizationRequest) -> Response:

@@ -73,6 +73,9 @@ def error_page(code: str, description: str, status: int = 400) -> Response:
     return _no_store(Response(body, status=status, mimetype="text/html"))
 
 
-def params_from_location(location: str) -> dict[str, str]:
-    """The parameters Authlib put on a redirect (its success path), to re-deliver in our response mode."""
-    return dict(parse_qsl(urlsplit(location).query, keep_blank_values=True))
+def params_from_location(location: str, redirect_uri: str) -> dict[str, str]:
+    """The parameters Authlib put on a redirect to ``redirect_uri`` (its success path), to re-deliver in our
+    response mode. Authlib appends them to the redirect URI's own query (RFC 6749 §3.1.2 keeps that query), so
+    they are what follows the URI's own pairs; :func:`respond` adds them to it once."""
+    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
+    return dict(parse_qsl(urlsplit(location).query, keep_blank_values=True)[len(own):])

@@ -53,11 +53,11 @@ def connection_id(app: Flask) -> int:
         return row.id
 
 
-def _make_client(app: Flask, **kw: Any) -> Rp:
+def _make_client(app: Flask, redirect_uri: str = REDIRECT, **kw: Any) -> Rp:
     with app.app_context():
-        client, secret = create_client(kw.pop("name", "Shop"), [REDIRECT], post_logout_redirect_uris=[ORIGIN + "/bye"],
-                                       web_origins=[ORIGIN], **kw)
-        return Rp(client.client_id, secret)
+        client, secret = create_client(kw.pop("name", "Shop"), [redirect_uri],
+                                       post_logout_redirect_uris=[ORIGIN + "/bye"], web_origins=[ORIGIN], **kw)
+        return Rp(client.client_id, secret, redirect_uri)
 
 
 @pytest.fixture

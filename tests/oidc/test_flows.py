@@ -344,3 +344,14 @@ def test_third_party_client_asks_consent_once(live_url: str, make_rp: Any, login
     assert "code" in again.params  # remembered
     forced = login(rp, expect_login=False, extra={"prompt": "consent"})
     assert forced.response.status_code == 200 and "consent-allow" in forced.response.text
+
+
+def test_a_redirect_uri_with_a_query_keeps_it_once(live_url: str, make_rp: Any, login: Any) -> None:
+    """RFC 6749 §3.1.2: the endpoint URI's query component is retained and the response's parameters are added to
+    it; they must not be repeated (a client may treat a repeated parameter as an attack, RFC 6749 §3.1)."""
+    rp = make_rp(name="With query", redirect_uri="http://127.0.0.1:9/callback?tenant=a%20b&x=1")
+    done = login(rp)
+    query = parse_qs(urlsplit(done.response.headers["Location"]).query)
+    assert query["tenant"] == ["a b"] and query["x"] == ["1"]
+    assert len(query["code"]) == 1 and query["state"] == [done.state] and len(query["iss"]) == 1
+    redeem(rp, live_url, done)
