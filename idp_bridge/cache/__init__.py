@@ -26,17 +26,36 @@ is not cached, so unknown keys cost a load each time and cannot fill the memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from flask import current_app, has_app_context
 
 from idp_bridge.cache.versions import MAX_ENTRIES, ProcessCache, database_key, versions_for, watch
 
-__all__ = ["MAX_ENTRIES", "ProcessCache", "cached", "forget_all", "watch"]
+__all__ = ["MAX_ENTRIES", "NotCached", "ProcessCache", "cached", "forget_all", "memory_only", "watch"]
 
 V = TypeVar("V")
 _EXTENSION = "idp_bridge.caches"
+_MEMORY_ONLY: ContextVar[bool] = ContextVar("idpb_cache_memory_only", default=False)
+
+
+class NotCached(LookupError):
+    """Inside :func:`memory_only`: the value is not in memory (or memory is not trusted now), and loading it
+    is not allowed here."""
+
+
+@contextmanager
+def memory_only() -> Iterator[None]:
+    """Within the block, :func:`cached` answers from memory or raises :class:`NotCached`, never loading: for
+    code on an event loop, where a synchronous database read would stall every other request of the worker."""
+    token = _MEMORY_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _MEMORY_ONLY.reset(token)
 
 
 def _cache(kind: str) -> ProcessCache:
@@ -54,7 +73,13 @@ def cached(kind: str, key: Hashable, load: Callable[[], V | None]) -> V | None:
     Outside an app context nothing is cached."""
     if not has_app_context():
         return load()
+    if _MEMORY_ONLY.get():
+        return _cache(kind).get(key, _refuse_loading)
     return _cache(kind).get(key, load)
+
+
+def _refuse_loading() -> None:
+    raise NotCached("not in memory, and loading is not allowed here")
 
 
 def forget_all() -> None:

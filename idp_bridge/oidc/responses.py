@@ -8,6 +8,7 @@ hook, so both successes and errors pass through :func:`respond` here.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import render_template, request
@@ -37,7 +38,7 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def respond(client: ClientRules, redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
+def respond(client: ClientRules, redirect_uri: str, params: Mapping[str, str | None], response_mode: str) -> Response:
     """Deliver ``params`` (code/state or error) to the client per ``response_mode``; adds ``iss``."""
     delivered = {k: v for k, v in params.items() if v is not None}
     delivered["iss"] = current_settings().issuer

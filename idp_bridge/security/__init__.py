@@ -19,18 +19,25 @@ DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
+def default_headers(https: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every response carries unless its view set its own (in this order)."""
+    headers: tuple[tuple[str, str], ...] = (
+        ("Content-Security-Policy", DEFAULT_CSP), ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+    if https:
+        headers += (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+    return headers
+
+
 def init_app(app: Flask) -> None:
     """Refuse malformed input before any view runs, and add the security headers to every response."""
     input_gate.init_app(app)
-    https = str(settings_of(app).issuer).startswith("https://")
+    defaults = tuple((name.lower(), name, value)
+                     for name, value in default_headers(str(settings_of(app).issuer).startswith("https://")))
 
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        present = {name.lower() for name in headers.keys()}  # one pass, not one search per default
+        headers.extend([(name, value) for lower, name, value in defaults if lower not in present])
         return response

@@ -40,7 +40,8 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
 
 from flask import Flask, request
@@ -137,7 +138,7 @@ def check_path(path_info: str) -> None:
     _text(path_info.encode("latin-1", "replace"), "path")
 
 
-def check_headers(environ: dict[str, object]) -> None:
+def check_headers(environ: Mapping[str, object]) -> None:
     """Every header value (WSGI ``HTTP_*`` keys, PEP 3333) without the controls RFC 9110 §5.5 excludes."""
     for key, value in environ.items():
         if not (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) or not isinstance(value, str):
@@ -168,27 +169,33 @@ def check_basic_credentials(header: str) -> None:
         check_text(unquote(part, errors="replace"), "Basic credentials")
 
 
-def check_request() -> None:
-    """Raise :class:`Malformed` if anything the views read is malformed."""
-    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per read
-    environ = req.environ
+def check_environ(environ: Mapping[str, Any], cookies: Iterable[tuple[str, str]]) -> None:
+    """Raise :class:`Malformed` if the headers, path, query, credentials or our cookies of a PEP 3333
+    ``environ`` are malformed (``cookies``: the parsed ``Cookie`` header's pairs, repeated names included)."""
     check_headers(environ)
     for name, key in _READ_HEADER_KEYS:
         value = environ.get(key)
         if value is not None:
             check_ascii(value, f"header {name}")
-    cookies = environ.get("HTTP_COOKIE")
-    if cookies is not None and (len(cookies) > MAX_VALUE_CHARS or _BAD_COOKIE_HEADER.search(cookies)):
+    header = environ.get("HTTP_COOKIE")
+    if header is not None and (len(header) > MAX_VALUE_CHARS or _BAD_COOKIE_HEADER.search(header)):
         raise Malformed(f"header Cookie: control character or longer than {MAX_VALUE_CHARS} characters")
     check_path(environ.get("PATH_INFO", ""))
     check_urlencoded(environ.get("QUERY_STRING", "").encode("latin-1", "replace"), "query parameter")
     authorization = environ.get("HTTP_AUTHORIZATION")
     if authorization:
         check_basic_credentials(authorization)
-    if cookies:
-        for name, value in req.cookies.items(multi=True):
+    if header:
+        for name, value in cookies:
             if name.startswith(OUR_COOKIE_PREFIXES):
                 check_ascii(value, f"cookie {name}")
+
+
+def check_request() -> None:
+    """Raise :class:`Malformed` if anything the views read is malformed."""
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per read
+    environ = req.environ
+    check_environ(environ, req.cookies.items(multi=True) if environ.get("HTTP_COOKIE") else ())
     if req.endpoint in RAW_BODY_ENDPOINTS:
         return
     mimetype = req.mimetype
