@@ -101,6 +101,7 @@ class Settings:
     admin: bool = True
     webhook_allow_private: bool = False
     db_pool_size: int = 8
+    sso_lane: bool = True
 
     def as_flask_config(self) -> dict[str, Any]:
         """Flask settings derived from ours; kept in one place so the factory stays thin."""
@@ -213,6 +214,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         values["wechat_open_base"] = _check_url("WECHAT_OPEN_BASE", v, {"http", "https"}).rstrip("/")
     if (v := raw("admin")) is not None:
         values["admin"] = _parse_bool("ADMIN", v)
+    if (v := raw("sso_lane")) is not None:
+        values["sso_lane"] = _parse_bool("SSO_LANE", v)
     if (v := raw("webhook_allow_private")) is not None:
         values["webhook_allow_private"] = _parse_bool("WEBHOOK_ALLOW_PRIVATE", v)
     if (v := raw("metrics_allow")) is not None:

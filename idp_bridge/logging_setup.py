@@ -90,6 +90,12 @@ class JsonFormatter(logging.Formatter):
 _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in [*range(0x7F, 0xA0), 0x2028, 0x2029]}
 
 
+def request_id_for(incoming: str) -> str:
+    """The client's ``X-Request-Id`` when it is a sane one, else a new id."""
+    # ASCII only: str.isalnum() accepts "²" and other Unicode letters and digits
+    return incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+
+
 def configure_logging(app: Flask, settings: Settings) -> None:
     root = logging.getLogger("idp_bridge")
     if not any(getattr(h, "_idp_bridge", False) for h in root.handlers):
@@ -108,9 +114,7 @@ def configure_logging(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
-        # ASCII only: str.isalnum() accepts "²" and other Unicode letters and digits
-        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+        g.request_id = request_id_for(request.headers.get("X-Request-Id", ""))
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:

@@ -99,6 +99,13 @@ def address_allowed(address: str | None, networks: tuple[Network, ...]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
+def count_request(endpoint: str, status: int, started: float | None) -> None:
+    """One answered request (``started``: its ``perf_counter`` start, for the token endpoint's latency)."""
+    HTTP_REQUESTS.labels(endpoint, str(status)).inc()
+    if endpoint == "oidc.token" and started is not None:
+        TOKEN_ENDPOINT_LATENCY.observe(time.perf_counter() - started)
+
+
 def init_app(app: Flask) -> None:
     """Register ``/metrics`` and the hooks that feed the counters (no edits needed in other packages)."""
     _subscribe()
@@ -109,10 +116,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _count(response: Response) -> Response:
-        endpoint = request.endpoint or "unknown"
-        HTTP_REQUESTS.labels(endpoint, str(response.status_code)).inc()
-        if endpoint == "oidc.token" and "idpb_started" in g:
-            TOKEN_ENDPOINT_LATENCY.observe(time.perf_counter() - g.idpb_started)
+        count_request(request.endpoint or "unknown", response.status_code, g.get("idpb_started"))
         return response
 
     @app.get("/metrics")

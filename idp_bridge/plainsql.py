@@ -74,7 +74,10 @@ class Plain:
 
     def sql(self, connection: Connection) -> tuple[str, dict[str, Any]]:
         """The SQL text for this connection's dialect, and the values of the literals it binds."""
-        dialect = connection.dialect
+        return self.sql_for(connection.dialect)
+
+    def sql_for(self, dialect: Any) -> tuple[str, dict[str, Any]]:
+        """The SQL text for ``dialect``, and the values of the literals it binds."""
         found = self._sql.get(dialect.name)
         if found is None:
             with self._lock:

@@ -28,9 +28,9 @@ from idp_bridge.timeutil import utcnow
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 # Built once: constructing a statement per request costs more CPU than sending it (SPEC §16).
-_CODE_COLUMNS = ("code_digest", "client_id", "user_id", "redirect_uri", "scope", "nonce", "code_challenge",
+CODE_COLUMNS = ("code_digest", "client_id", "user_id", "redirect_uri", "scope", "nonce", "code_challenge",
                  "code_challenge_method", "auth_time", "sid", "connection_id", "issued_at", "expires_at")
-_INSERT_CODE = Plain(insert(AuthorizationCode.__table__), column_keys=_CODE_COLUMNS)
+INSERT_CODE = Plain(insert(AuthorizationCode.__table__), column_keys=CODE_COLUMNS)
 _INSERT_TOKEN = Plain(insert(Token.__table__), column_keys=tokens.CODE_TOKEN_COLUMNS)
 
 
@@ -74,23 +74,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         """One plain INSERT (no ORM unit of work: nothing reads the row back in this request), committed with
         what the request already changed (a resumed login, a consent) or, on the SSO path, on its own."""
-        principal: Principal = request.user
-        data = request.payload.data
-        autocommit.write(_INSERT_CODE, dict(
-            code_digest=digest(code),
-            client_id=request.client.client_id,
-            user_id=principal.user.id,
-            redirect_uri=request.payload.redirect_uri,
-            scope=request.scope or "",
-            nonce=data.get("nonce"),
-            code_challenge=data.get("code_challenge"),
-            code_challenge_method=data.get("code_challenge_method"),
-            auth_time=principal.auth_time,
-            sid=principal.sid,
-            connection_id=principal.connection_id,
-            issued_at=utcnow(),
-            expires_at=utcnow() + timedelta(seconds=_settings().code_lifetime),
-        ))
+        autocommit.write(INSERT_CODE, code_values(code, request))
 
     def query_authorization_code(self, code: str, client: ClientRules) -> CodeRecord | None:
         if not isinstance(code, str) or len(code) > 256:
@@ -141,6 +125,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         tokens.rotate_refresh(refresh_token)
 
 
+def id_token_alg(client: ClientRules) -> str:
+    """The algorithm of the client's ID tokens (OIDC Registration ``id_token_signed_response_alg``)."""
+    return client.id_token_signed_response_alg or "RS256"
+
+
 class IdTokenClaims:
     """Shared ID-token rules for the code and refresh extensions (OIDC Core §2 ``iss``/``aud``, §12.2 refresh,
     signed with the active key named by ``kid`` (RFC 7515 §4.1.4))."""
@@ -149,7 +138,7 @@ class IdTokenClaims:
         return keystore.signing_key(self.get_client_algorithm(client))
 
     def get_client_algorithm(self, client: ClientRules) -> str:
-        return client.id_token_signed_response_alg or "RS256"
+        return id_token_alg(client)
 
     def get_encode_header(self, client: ClientRules) -> dict[str, str]:
         key = keystore.signing_key(self.get_client_algorithm(client))
@@ -193,16 +182,38 @@ class TokenGenerator(BearerTokenGenerator):
         return super().generate(grant_type, client, user, scope, expires_in, wants_refresh)
 
 
-def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
-    """Store a token response as digests: from a code, on its own once the code is spent
-    (``tokens.save_code_tokens``); from a refresh token, in its family, committed with the rotation by the view."""
+def code_values(code: str, request: OAuth2Request) -> dict[str, Any]:
+    """The row of a new authorization code (:data:`CODE_COLUMNS`) for a validated request and its user."""
+    principal: Principal = request.user
+    data = request.payload.data
+    now = utcnow()
+    return dict(
+        code_digest=digest(code),
+        client_id=request.client.client_id,
+        user_id=principal.user.id,
+        redirect_uri=request.payload.redirect_uri,
+        scope=request.scope or "",
+        nonce=data.get("nonce"),
+        code_challenge=data.get("code_challenge"),
+        code_challenge_method=data.get("code_challenge_method"),
+        auth_time=principal.auth_time,
+        sid=principal.sid,
+        connection_id=principal.connection_id,
+        issued_at=now,
+        expires_at=now + timedelta(seconds=_settings().code_lifetime),
+    )
+
+
+def token_values(token: dict[str, Any], request: OAuth2Request) -> dict[str, Any]:
+    """The row of a token response (``tokens.CODE_TOKEN_COLUMNS``), as digests, in the family of the refresh
+    token it replaces (if any)."""
     principal: Principal = request.user
     settings = _settings()
     now = utcnow()
     parent: Token | None = getattr(request, "refresh_token", None)
     code: CodeRecord | None = request.authorization_code
     refresh = token.get("refresh_token")
-    values = dict(
+    return dict(
         client_id=request.client.client_id,
         user_id=principal.user.id,
         access_token_digest=digest(token["access_token"]),
@@ -218,7 +229,13 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         access_expires_at=now + timedelta(seconds=int(token.get("expires_in", settings.access_token_lifetime))),
         refresh_expires_at=now + timedelta(seconds=settings.refresh_token_lifetime) if refresh else None,
     )
-    if code is not None:
+
+
+def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
+    """Store a token response: from a code, on its own once the code is spent (``tokens.save_code_tokens``);
+    from a refresh token, in its family, committed with the rotation by the view."""
+    values = token_values(token, request)
+    if request.authorization_code is not None:
         tokens.save_code_tokens(values)
     else:
         _INSERT_TOKEN.run(db.session.connection(), values)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import logging
 import time
 
+from werkzeug.datastructures import Authorization
+
 from idp_bridge import cache, ratelimit, redis_clients
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
+from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import LOCKOUTS_KIND, AuthLockout
 from idp_bridge.upsert import conflict_insert
 
@@ -30,6 +33,19 @@ def _active() -> dict[str, int]:
     now = int(time.time())
     return dict(db.session.execute(db.select(AuthLockout.key, AuthLockout.until)
                                    .where(AuthLockout.until > now)).all())
+
+
+def claimed_key(authorization: Authorization | None, form_client_id: str, address: str | None) -> str:
+    """The lock-out key of a token/revoke/introspect request: the client it claims to be (Basic header, else the
+    form) at its address; empty when it claims none that could be ours."""
+    claimed = authorization.username if authorization is not None and authorization.username else form_client_id
+    client_id = lookup_key(claimed)  # the key is stored: never NUL or controls (SPEC §15)
+    return f"{client_id}@{address}" if client_id else ""
+
+
+def malformed_authorization(header: str | None) -> bool:
+    """An ``Authorization`` header without scheme and credentials (Authlib crashes on one)."""
+    return header is not None and len(header.split(None, 1)) != 2
 
 
 def locked(key: str) -> bool:

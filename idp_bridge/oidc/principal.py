@@ -42,6 +42,7 @@ class UserRecord:
 
 
 USER_ID = _USERS.c.id
+USER_BLOCKED = _USERS.c.blocked
 USER_COLUMNS = (_USERS.c.id, _USERS.c.sub, _USERS.c.name, _USERS.c.picture, _USERS.c.blocked,
                 _IDENTITIES.c.connection_id, _IDENTITIES.c.openid, _IDENTITIES.c.unionid)
 

@@ -57,14 +57,19 @@ def respond(client: ClientRules, redirect_uri: str, params: Mapping[str, str | N
         response = Response(render_template("oidc/web_message.html", target_origin=target,
                                             message=json.dumps(body)), mimetype="text/html")
         return _no_store(response)
-    parts = urlsplit(redirect_uri)
     if response_mode == "fragment":
         location = redirect_uri.split("#", 1)[0] + "#" + urlencode(delivered)
     else:
-        query = parse_qsl(parts.query, keep_blank_values=True) + list(delivered.items())
-        location = parts._replace(query=urlencode(query)).geturl()
+        location = query_location(redirect_uri, delivered)
     response = Response(status=status, headers={"Location": location})
     return _no_store(response)
+
+
+def query_location(redirect_uri: str, delivered: Mapping[str, str]) -> str:
+    """``redirect_uri`` with ``delivered`` added to its own query (RFC 6749 §3.1.2, response_mode=query)."""
+    parts = urlsplit(redirect_uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(delivered.items())
+    return parts._replace(query=urlencode(query)).geturl()
 
 
 def error_page(code: str, description: str, status: int = 400) -> Response:

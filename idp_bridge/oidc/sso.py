@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import g
 from sqlalchemy import bindparam
@@ -47,7 +49,7 @@ class Login:
 
 
 _SESSIONS = SsoSession.__table__
-_CURRENT_LOGIN = Plain(
+CURRENT_LOGIN = Plain(
     user_select(_SESSIONS.c.sid, _SESSIONS.c.connection_id, _SESSIONS.c.auth_time, joined_to=_SESSIONS,
                 on=User.__table__.c.id == _SESSIONS.c.user_id)
     .where(_SESSIONS.c.cookie_digest == bindparam("digest"), _SESSIONS.c.revoked_at.is_(None),
@@ -60,7 +62,16 @@ def current_login() -> Login | None:
     value = read_cookie(COOKIE)
     if not value:
         return None
-    rows = autocommit.rows(_CURRENT_LOGIN, {"digest": digest(value), "now": utcnow()})
+    return login_from_rows(autocommit.rows(CURRENT_LOGIN, login_params(value)))
+
+
+def login_params(cookie: str) -> dict[str, object]:
+    """The parameters of :data:`CURRENT_LOGIN` for the SSO cookie's value."""
+    return {"digest": digest(cookie), "now": utcnow()}
+
+
+def login_from_rows(rows: Sequence[Sequence[Any]]) -> Login | None:
+    """The :class:`Login` in the rows of :data:`CURRENT_LOGIN`."""
     if not rows:
         return None
     sid, connection_id, auth_time = rows[0][0], rows[0][1], rows[0][2]

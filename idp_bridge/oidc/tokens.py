@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidGrantError
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 
 from idp_bridge import autocommit
 from idp_bridge.extensions import db
 from idp_bridge.oidc.models import AuthorizationCode, ClientRules, CodeRules, Token
-from idp_bridge.oidc.principal import USER_ID, UserRecord, active, load_user, user_from_rows, user_select
+from idp_bridge.oidc.principal import USER_BLOCKED, USER_ID, UserRecord, active, load_user, user_from_rows, user_select
 from idp_bridge.plainsql import Plain
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
@@ -52,11 +54,31 @@ _CONSUMING = (update(_CODES)
               .values(used_at=bindparam("now"))
               .returning(*[_CODES.c[name] for name in _CODE_FIELDS]))
 _CONSUME = Plain(_CONSUMING)
-# PostgreSQL runs a data-modifying statement in WITH (docs, "Data-Modifying Statements in WITH"): the code is
-# consumed and its user read in one statement and one round trip. SQLite has no such statement.
-_CONSUMED = _CONSUMING.cte("consumed")
-_CONSUME_WITH_USER = Plain(user_select(*_CONSUMED.c, joined_to=_CONSUMED, on=USER_ID == _CONSUMED.c.user_id,
-                                       outer=True))
+
+
+def _with_user(consuming: Any) -> Any:
+    """``consuming`` in WITH, its returned code joined with its user (PostgreSQL, docs "Data-Modifying
+    Statements in WITH"): the code is consumed and its user read in one statement and one round trip."""
+    consumed = consuming.cte("consumed")
+    return user_select(*consumed.c, joined_to=consumed, on=USER_ID == consumed.c.user_id, outer=True)
+
+
+# SQLite has no data-modifying statement in WITH: there the user is read on its own.
+_CONSUME_WITH_USER = Plain(_with_user(_CONSUMING))
+#: The same, consuming only a code the token request will accept (RFC 6749 §4.1.3 the same redirect URI, RFC 7636
+#: §4.6 the verifier's S256 as challenge, an active user): the event-loop path spends nothing it would not use.
+CONSUME_IF_VALID = Plain(_with_user(_CONSUMING.where(
+    _CODES.c.redirect_uri == bindparam("b_redirect_uri"),
+    _CODES.c.code_challenge == bindparam("b_code_challenge"),
+    _CODES.c.code_challenge_method == bindparam("b_code_challenge_method"),
+    exists().where(USER_ID == _CODES.c.user_id, USER_BLOCKED.is_(False)))))
+REPLAYED = "The authorization code was already used."
+
+
+def code_with_user(rows: Sequence[Sequence[Any]]) -> CodeRecord:
+    """The consumed code, with its user, in the rows of :data:`CONSUME_IF_VALID` (or the PostgreSQL consume)."""
+    width = len(_CODE_FIELDS)
+    return CodeRecord(*rows[0][:width], active(user_from_rows(rows, skip=width)))  # type: ignore[call-arg]
 
 
 def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
@@ -73,8 +95,7 @@ def consume_code(code: str, client: ClientRules) -> CodeRecord | None:
     if db.engine.dialect.name == "postgresql":
         rows = autocommit.rows(_CONSUME_WITH_USER, params)
         if rows:
-            width = len(_CODE_FIELDS)
-            return CodeRecord(*rows[0][:width], active(user_from_rows(rows, skip=width)))  # type: ignore[call-arg]
+            return code_with_user(rows)
     else:
         row = autocommit.first(_CONSUME, params)
         if row is not None:
@@ -91,7 +112,7 @@ CODE_TOKEN_COLUMNS = ("client_id", "user_id", "access_token_digest", "refresh_to
                       "parent_id", "code_id", "auth_time", "sid", "connection_id", "issued_at", "access_expires_at",
                       "refresh_expires_at")
 # INSERT … SELECT from the code's own row, locked and only while no replay has marked it.
-_SAVE_CODE_TOKENS = Plain(insert(_TOKENS).from_select(
+SAVE_CODE_TOKENS = Plain(insert(_TOKENS).from_select(
     list(CODE_TOKEN_COLUMNS),
     select(*[bindparam(f"v_{name}", type_=_TOKENS.c[name].type) for name in CODE_TOKEN_COLUMNS])
     .select_from(_CODES).where(_CODES.c.id == bindparam("v_code_id"), _CODES.c.replayed_at.is_(None))
@@ -103,9 +124,14 @@ def save_code_tokens(values: dict[str, object]) -> None:
     the code has been seen meanwhile: then nothing is stored and the client gets ``invalid_grant`` (RFC 6749
     §4.1.2). ``FOR UPDATE`` orders this against :func:`revoke_from_code` on the code's row: whichever comes second
     sees what the first did."""
-    saved = autocommit.write(_SAVE_CODE_TOKENS, {f"v_{name}": value for name, value in values.items()})
+    saved = autocommit.write(SAVE_CODE_TOKENS, save_code_tokens_params(values))
     if saved == 0:
-        raise InvalidGrantError("The authorization code was already used.")
+        raise InvalidGrantError(REPLAYED)
+
+
+def save_code_tokens_params(values: Mapping[str, object]) -> dict[str, object]:
+    """The parameters of :data:`SAVE_CODE_TOKENS` for a token row's ``values``."""
+    return {f"v_{name}": value for name, value in values.items()}
 
 
 def revoke_from_code(code_id: int) -> None:

@@ -16,7 +16,6 @@ from idp_bridge.oidc import consent as consent_logic
 from idp_bridge.oidc import keystore, lockout, seam, sso
 from idp_bridge.oidc.cors import add_cors_headers
 from idp_bridge.oidc.discovery import metadata
-from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.principal import load_user, user_claims
 from idp_bridge.oidc.responses import error_page
 from idp_bridge.oidc.server import authorization_server, require_oauth
@@ -46,10 +45,7 @@ def _client_error(status: int, description: str) -> Response:
 
 def _claimed_client_id() -> str:
     """The client a token/revoke/introspect request claims to be (Basic header or form), for rate limiting."""
-    auth = request.authorization
-    claimed = auth.username if auth is not None and auth.username else request.form.get("client_id", "")
-    client_id = lookup_key(claimed)  # the rate-limit key is stored: never NUL or controls (SPEC §15)
-    return f"{client_id}@{request.remote_addr}" if client_id else ""
+    return lockout.claimed_key(request.authorization, request.form.get("client_id", ""), request.remote_addr)
 
 
 @bp.before_request
@@ -58,8 +54,7 @@ def _guard_client_authentication() -> Response | None:
     id locked for this address by too many failed authentications (``oidc.lockout``)."""
     if request.endpoint not in CLIENT_AUTH_ENDPOINTS:
         return None
-    header = request.headers.get("Authorization")
-    if header is not None and len(header.split(None, 1)) != 2:
+    if lockout.malformed_authorization(request.headers.get("Authorization")):
         return _client_error(401, "Malformed Authorization header.")
     client_id = _claimed_client_id()
     if client_id and lockout.locked(client_id):

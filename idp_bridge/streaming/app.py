@@ -21,6 +21,9 @@ from flask import Flask
 from idp_bridge.config import settings_of
 from idp_bridge.login import notify
 from idp_bridge.login.streams import DEFAULT_PER_WORKER, HANDOFF_KEY, SLOTS, Handoff
+from idp_bridge.oidc.lane import BODY_LIMIT as LANE_BODY_LIMIT
+from idp_bridge.oidc.lane import Lane
+from idp_bridge.oidc.lane.http import Answer
 from idp_bridge.streaming import access_log, sse
 from idp_bridge.streaming.sse import Message, Receive, Send
 from idp_bridge.streaming.waiters import Waiters
@@ -55,6 +58,7 @@ class ServingApp:
         self._wsgi = WsgiBridge(_RecordClient(app), threads)
         self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="idpb-stream-read")
         self.waiters = Waiters(app, self._reads)
+        self.lane = Lane.for_app(app)
         SLOTS.configure_total(streams_per_worker)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -74,6 +78,8 @@ class ServingApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.waiters.stop()
+                if self.lane is not None:
+                    await self.lane.close()
                 self._reads.shutdown(wait=False)
                 self._wsgi.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -81,6 +87,14 @@ class ServingApp:
 
     async def _http(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        if self.lane is not None and self.lane.takes(scope):
+            answer, receive = await self._lane(scope, receive)
+            if answer is not None:
+                for message in answer.messages():
+                    await send(message)
+                access_log.write(answer.client or "-", str(scope.get("method")), str(scope.get("path")),
+                                 answer.status, len(answer.body), time.perf_counter() - started)
+                return
         handoff = Handoff()
         if scope.get("method") == "GET":
             scope[HANDOFF_KEY] = handoff
@@ -116,6 +130,30 @@ class ServingApp:
         client = scope.get(CLIENT_KEY) or (scope.get("client") or ("-",))[0]
         access_log.write(str(client), str(scope.get("method")), str(scope.get("path")), status, sent,
                          time.perf_counter() - started)
+
+    async def _lane(self, scope: MutableMapping[str, Any], receive: Receive) -> tuple[Answer | None, Receive]:
+        """The SSO lane's answer (:mod:`idp_bridge.oidc.lane`), or None and a ``receive`` that hands the threaded
+        path the body again from its start."""
+        assert self.lane is not None
+        read: list[Message] = []
+        body, complete = bytearray(), False
+        while len(body) <= LANE_BODY_LIMIT:
+            message = await receive()
+            read.append(message)
+            if message["type"] != "http.request":
+                break
+            body.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                complete = True
+                break
+        answer = await self.lane.answer(scope, bytes(body)) if complete and len(body) <= LANE_BODY_LIMIT else None
+        if answer is not None:
+            return answer, receive
+
+        async def replay() -> Message:
+            return read.pop(0) if read else await receive()
+
+        return None, replay
 
     def close_streams(self) -> None:
         """End every open stream now (graceful stop): the pages reconnect to a live worker."""

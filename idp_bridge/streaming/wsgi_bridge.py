@@ -38,12 +38,14 @@ _DONE: Message = {"type": "idpb.done"}
 class _Body:
     """``wsgi.input``: what was read on the loop, then (rarely) the rest pulled from the loop on demand."""
 
-    def __init__(self, data: bytes, more: bool, loop: asyncio.AbstractEventLoop, receive: Receive) -> None:
+    def __init__(self, data: bytes, more: bool, loop: asyncio.AbstractEventLoop | None,
+                 receive: Receive | None) -> None:
         self._buffer = bytearray(data)
         self._more = more
         self._loop, self._receive = loop, receive
 
     def _pull(self) -> None:
+        assert self._loop is not None and self._receive is not None, "a body read whole has nothing to pull"
         message: Message = asyncio.run_coroutine_threadsafe(_awaited(self._receive), self._loop).result()
         self._buffer.extend(message.get("body", b""))
         self._more = bool(message.get("more_body", False)) and message.get("type") == "http.request"
@@ -81,6 +83,11 @@ class _Body:
 
 async def _awaited(receive: Receive) -> Message:
     return await receive()
+
+
+def environ_of(scope: MutableMapping[str, Any], body: bytes) -> dict[str, Any]:
+    """The PEP 3333 environ of a request whose whole body has been read already."""
+    return _environ(scope, _Body(body, False, None, None))
 
 
 def _environ(scope: MutableMapping[str, Any], body: _Body) -> dict[str, Any]:
