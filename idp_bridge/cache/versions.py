@@ -82,7 +82,7 @@ class Versions:
         self.last_read = time.monotonic()
 
     def _ensure_listener(self) -> None:
-        if self._listener_pid == os.getpid():
+        if self._listener_pid == _PID[0]:
             return
         with self._lock:
             if self._listener_pid == os.getpid():
@@ -101,6 +101,10 @@ class Versions:
             self._epoch += 1
             self.last_read = 0.0
 
+
+#: this process's id, kept up to date across forks (``os.getpid`` is a system call, and every cache read asks)
+_PID = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 _VERSIONS: dict[str, Versions] = {}
 _VERSIONS_LOCK = threading.Lock()

@@ -13,13 +13,14 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select
 
 from idp_bridge import autocommit
+from idp_bridge.accounts.models import User
 from idp_bridge.config import current_settings
 from idp_bridge.extensions import db
-from idp_bridge.oidc import keystore, tokens
-from idp_bridge.oidc.models import AuthorizationCode, ClientRules, Token
+from idp_bridge.oidc import keystore, sso, tokens
+from idp_bridge.oidc.models import AuthorizationCode, ClientRules, SsoSession, Token
 from idp_bridge.oidc.principal import Principal, load_user, user_claims
 from idp_bridge.oidc.tokens import CodeRecord
 from idp_bridge.plainsql import Plain
@@ -185,23 +186,46 @@ class TokenGenerator(BearerTokenGenerator):
 def code_values(code: str, request: OAuth2Request) -> dict[str, Any]:
     """The row of a new authorization code (:data:`CODE_COLUMNS`) for a validated request and its user."""
     principal: Principal = request.user
+    return {**code_request_values(code, request), "user_id": principal.user.id, "auth_time": principal.auth_time,
+            "sid": principal.sid, "connection_id": principal.connection_id}
+
+
+def code_request_values(code: str, request: OAuth2Request) -> dict[str, Any]:
+    """What a new code's row takes from the validated request (the rest comes from the sign-in)."""
     data = request.payload.data
     now = utcnow()
     return dict(
         code_digest=digest(code),
         client_id=request.client.client_id,
-        user_id=principal.user.id,
         redirect_uri=request.payload.redirect_uri,
         scope=request.scope or "",
         nonce=data.get("nonce"),
         code_challenge=data.get("code_challenge"),
         code_challenge_method=data.get("code_challenge_method"),
-        auth_time=principal.auth_time,
-        sid=principal.sid,
-        connection_id=principal.connection_id,
         issued_at=now,
         expires_at=now + timedelta(seconds=_settings().code_lifetime),
     )
+
+
+_CODES = AuthorizationCode.__table__
+_SESSIONS, _USERS = SsoSession.__table__, User.__table__
+_FROM_SESSION = {"user_id": _SESSIONS.c.user_id, "auth_time": _SESSIONS.c.auth_time, "sid": _SESSIONS.c.sid,
+                 "connection_id": _SESSIONS.c.connection_id}
+#: A code for the browser's live SSO session of an active user, written in the same statement that finds the
+#: session (``sso.LIVE_SESSION``, the conditions of ``sso.CURRENT_LOGIN``): for a request whose answer does not
+#: depend on who the user is beyond that (the event-loop path, ``oidc.lane.authorize``). Writes nothing when the
+#: session is gone or its user blocked.
+INSERT_CODE_FOR_SESSION = Plain(insert(_CODES).from_select(
+    list(CODE_COLUMNS),
+    select(*[_FROM_SESSION[name] if name in _FROM_SESSION else bindparam(f"v_{name}", type_=_CODES.c[name].type)
+             for name in CODE_COLUMNS])
+    .select_from(_SESSIONS.join(_USERS, _USERS.c.id == _SESSIONS.c.user_id))
+    .where(*sso.LIVE_SESSION, _USERS.c.blocked.is_(False))))
+
+
+def session_code_params(values: dict[str, Any], cookie: str) -> dict[str, Any]:
+    """The parameters of :data:`INSERT_CODE_FOR_SESSION` for ``code_request_values`` and the SSO cookie."""
+    return {**{f"v_{name}": value for name, value in values.items()}, **sso.login_params(cookie)}
 
 
 def token_values(token: dict[str, Any], request: OAuth2Request) -> dict[str, Any]:

@@ -49,11 +49,13 @@ class Login:
 
 
 _SESSIONS = SsoSession.__table__
+#: The browser's session (cookie digest ``digest``), live at ``now``: not revoked, not expired.
+LIVE_SESSION = (_SESSIONS.c.cookie_digest == bindparam("digest"), _SESSIONS.c.revoked_at.is_(None),
+                _SESSIONS.c.expires_at > bindparam("now"))
 CURRENT_LOGIN = Plain(
     user_select(_SESSIONS.c.sid, _SESSIONS.c.connection_id, _SESSIONS.c.auth_time, joined_to=_SESSIONS,
                 on=User.__table__.c.id == _SESSIONS.c.user_id)
-    .where(_SESSIONS.c.cookie_digest == bindparam("digest"), _SESSIONS.c.revoked_at.is_(None),
-           _SESSIONS.c.expires_at > bindparam("now")))
+    .where(*LIVE_SESSION))
 
 
 def current_login() -> Login | None:

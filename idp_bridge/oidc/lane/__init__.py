@@ -39,7 +39,7 @@ from flask import Flask
 from idp_bridge import cache, metrics
 from idp_bridge.config import settings_of
 from idp_bridge.extensions import db
-from idp_bridge.oidc import grants, sso, tokens
+from idp_bridge.oidc import grants, tokens
 from idp_bridge.oidc.lane import authorize, token
 from idp_bridge.oidc.lane.http import Answer, Incoming, reader
 from idp_bridge.oidc.lane.pool import AsyncPool, conninfo
@@ -60,8 +60,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
 class Statements:
     """The lane's statements as psycopg takes them: the threaded path's own, compiled once."""
 
-    current_login: str
-    insert_code: str
+    insert_code_for_session: str
     consume_if_valid: str
     save_code_tokens: str
 
@@ -72,8 +71,7 @@ class Statements:
             assert not literals, "lane statements bind every value"
             return text
 
-        return cls(sql(sso.CURRENT_LOGIN), sql(grants.INSERT_CODE), sql(tokens.CONSUME_IF_VALID),
-                   sql(tokens.SAVE_CODE_TOKENS))
+        return cls(sql(grants.INSERT_CODE_FOR_SESSION), sql(tokens.CONSUME_IF_VALID), sql(tokens.SAVE_CODE_TOKENS))
 
 
 class Lane:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -27,7 +26,7 @@ from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from idp_bridge.oidc import keystore, lockout, tokens
 from idp_bridge.oidc.grants import AuthorizationCodeGrant, id_token_alg, token_values
 from idp_bridge.oidc.lane.http import Answer, Incoming, json_body
-from idp_bridge.oidc.server import authorization_server
+from idp_bridge.oidc.server import OAuth2RequestOf, authorization_server
 from idp_bridge.secretbox import digest
 from idp_bridge.timeutil import utcnow
 
@@ -71,7 +70,7 @@ async def token(lane: Lane, incoming: Incoming) -> Answer | None:
                               incoming.request.remote_addr)
     if key and lockout.locked(key):
         return None  # the threaded path answers 429
-    request = FlaskOAuth2Request(incoming.request)
+    request = OAuth2RequestOf(incoming.request)
     server = authorization_server()
     try:
         grant = server.get_token_grant(request)
@@ -103,7 +102,7 @@ async def token(lane: Lane, incoming: Incoming) -> Answer | None:
                                 ("Retry-After", "5")], json_body(UNAVAILABLE))
 
 
-async def _issue(lane: Lane, conn: Any, grant: AuthorizationCodeGrant, request: FlaskOAuth2Request) -> Answer:
+async def _issue(lane: Lane, conn: Any, grant: AuthorizationCodeGrant, request: OAuth2RequestOf) -> Answer:
     """Authlib's steps after the code was found (``validate_token_request``'s hooks, then
     ``create_token_response`` with the tokens saved here)."""
     grant.execute_hook("after_validate_token_request", None)  # PKCE (RFC 7636 §4.6), Authlib's own check
