@@ -1,7 +1,8 @@
 """SSO login throughput (SPEC §16): authorize with an SSO cookie + token exchange, as logins per second, for
 idp-bridge and for its peer node-oidc-provider 9 (in memory, one process, `npm ci` installs it) driven by the same
-client code in the same run; the ratio between them; CPU per login split into server workers, database and load
-generator; the serving stack's own floor (:mod:`bench.floor_app`: the same gunicorn, workers and WSGI bridge with
+client code in the same run; the ratio between them; idp-bridge as deployed (on PostgreSQL its SSO lane answers
+these requests on the workers' event loops) and with the lane off (the threaded Flask path); CPU per login split
+into server workers, database and load generator; the serving stack's own floor (:mod:`bench.floor_app`: the same gunicorn, workers and WSGI bridge with
 canned answers), which separates what the stack costs from what idp-bridge's own work costs; and raw RS256
 signatures per second measured in the same run (each login signs one ID token).
 
@@ -247,34 +248,47 @@ def combined(rounds: list[dict[str, float]]) -> dict[str, float]:
     return figures
 
 
+def _bridge_target(b: Bridge, url: str, name: str) -> Target:
+    client = b.cli("client", "create", "--name", "Bench", "--redirect-uri", REDIRECT)
+    cookie, value = sso_cookie(b, url)
+    return Target(name, f"{b.url}/oauth/authorize", f"{b.url}/oauth/token", str(client["client_id"]),
+                  str(client["client_secret"]), {cookie: value}, children_of(b.process.pid))
+
+
 def main(kind: str = "postgresql") -> None:
-    """Both providers run side by side and are measured in alternating rounds, so a change in the machine's
-    other load during the run weighs on both alike."""
+    """The providers run side by side and are measured in alternating rounds, so a change in the machine's
+    other load during the run weighs on all alike. idp-bridge is measured as deployed (on PostgreSQL the SSO
+    lane answers these requests on the workers' event loops) and with the lane off (``IDP_BRIDGE_SSO_LANE=0``:
+    the threaded Flask path every other request takes)."""
     ours: list[dict[str, float]] = []
+    threaded: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     floors: list[dict[str, float]] = []
-    with database(kind) as url, bridge(url, WORKERS) as b, peer() as target, floor() as stack:
-        client = b.cli("client", "create", "--name", "Bench", "--redirect-uri", REDIRECT)
-        name, value = sso_cookie(b, url)
-        bridge_target = Target("idp-bridge", f"{b.url}/oauth/authorize", f"{b.url}/oauth/token",
-                               str(client["client_id"]), str(client["client_secret"]), {name: value},
-                               children_of(b.process.pid))
+    with database(kind) as url, bridge(url, WORKERS) as b, database(kind) as url_off, \
+            bridge(url_off, WORKERS, extra_env={"IDP_BRIDGE_SSO_LANE": "0"}) as b_off, \
+            peer() as target, floor() as stack:
+        bridge_target = _bridge_target(b, url, "idp-bridge")
+        threaded_target = _bridge_target(b_off, url_off, "idp-bridge, lane off")
         for _ in range(ROUNDS):
             ours.append(measure(bridge_target, kind))
             theirs.append(measure(target, kind))
+            threaded.append(measure(threaded_target, kind))
             floors.append(measure(stack, kind))
     signatures = rs256_per_second()
-    mine, peers, bare = combined(ours), combined(theirs), combined(floors)
+    mine, peers, bare, off = combined(ours), combined(theirs), combined(floors), combined(threaded)
     print(f"machine: {machine()}; database: {kind}; idp-bridge gunicorn workers: {WORKERS}; node-oidc-provider: "
           f"1 process, in memory; load generator: {CONCURRENCY} processes, one keep-alive connection each; "
           f"{ROUNDS} alternating rounds of {LOGINS} logins each")
-    for who, figures in (("idp-bridge", mine), ("node-oidc-provider", peers),
+    for who, figures in (("idp-bridge", mine), ("idp-bridge, SSO lane off (threaded path)", off),
+                         ("node-oidc-provider", peers),
                          (f"serving-stack floor ({WORKERS} workers, canned answers)", bare)):
         print(f"{who}: {figures['logins_per_second']:.0f} logins/s; CPU per login: server "
               f"{figures['server_ms']:.1f} ms, database {figures['database_ms']:.1f} ms, load generator "
               f"{figures['client_ms']:.1f} ms")
     print(f"idp-bridge / node-oidc-provider = {mine['logins_per_second'] / peers['logins_per_second']:.2f} "
           f"(target ≥ 1.0, SPEC §16)")
+    print(f"idp-bridge with the SSO lane off / node-oidc-provider = "
+          f"{off['logins_per_second'] / peers['logins_per_second']:.2f}")
     print(f"serving-stack floor / node-oidc-provider = {bare['logins_per_second'] / peers['logins_per_second']:.2f} "
           f"(the best this stack reaches with no OIDC work); idp-bridge / floor = "
           f"{mine['logins_per_second'] / bare['logins_per_second']:.2f}; idp-bridge's own work: "
