@@ -13,13 +13,17 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from flask import current_app
 from sqlalchemy import bindparam, select
 
 from idp_bridge import audit, autocommit, signals
 from idp_bridge.accounts.resolve import Outcome, resolve
+from idp_bridge.cache.versions import database_key, is_private_database
 from idp_bridge.extensions import db
 from idp_bridge.login import sessions
 from idp_bridge.login.models import LoginSession
@@ -36,6 +40,10 @@ from idp_bridge.wechat.service import client_for
 
 log = logging.getLogger(__name__)
 USER_INFO_TIMEOUT = 1.5
+#: how long a fixed scanner may wait for WeChat's user/info before the page is shown "scanned" on its own
+SCANNED_UNANNOUNCED_SECONDS = 0.25
+#: ``user/info`` calls started before the scanner's move (:func:`_unionid_meanwhile`); threads start on demand
+_USER_INFO = ThreadPoolExecutor(32, thread_name_prefix="idpb-userinfo")
 MAX_CONFIRM_ATTEMPTS = 3
 BEIJING = timezone(timedelta(hours=8))
 CONFIRM_PROMPT = ("要登录「{app}」，请在此对话中回复登录页上显示的 4 位数字。"
@@ -56,11 +64,30 @@ def unionid_of(connection: Connection | CachedConnection, openid: str) -> str | 
         return None
 
 
+def _unionid_meanwhile(connection: CachedConnection, openid: str) -> Future[str | None]:
+    """:func:`unionid_of` started on a thread of its own, so that WeChat's ``user/info`` round trip overlaps the
+    scanner's compare-and-set and its commit instead of following them (SPEC §16: scan → application). It
+    runs in an application context of its own (its own database session: a failure's error count is written
+    there). An in-memory SQLite database has one connection for every thread, so there it runs in this one."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if is_private_database(database_key(db.engine.url)):
+        done: Future[str | None] = Future()
+        done.set_result(unionid_of(connection, openid))
+        return done
+
+    def look_up() -> str | None:
+        with app.app_context():
+            return unionid_of(connection, openid)
+
+    return _USER_INFO.submit(look_up)
+
+
 def _scanner_state(session_id: str, state: str, scanner: str | None, openid: str) -> State | None:
     """The session's state once ``openid`` is its scanner (it just became it, or already was); ``None`` when
     another WeChat user is. ``state`` and ``scanner`` are the row as read before the claim (:data:`_LIVE_SCENE`)."""
     if state == State.WAITING.value:
-        if sessions.transition(session_id, State.WAITING, State.SCANNED, openid=openid, event_at=utcnow()):
+        if sessions.transition(session_id, State.WAITING, State.SCANNED, openid=openid, event_at=utcnow(),
+                               announce=False):  # the caller announces it (handle_login_event)
             return State.SCANNED  # known without reading the row again
         # somebody moved it first: what is it now?
         now = db.session.connection().execute(_SCANNER, {"id": session_id}).one()
@@ -102,27 +129,53 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
     if not claim():
         return None  # a re-delivery of a push already processed
     session_id, pending_id, identifier = found.id, found.pending_id, event.connection_identifier
-    state = _scanner_state(session_id, found.state, found.openid, event.openid)
-    if state is None:
-        log.warning("second scanner refused on a login session of %s", identifier)
-        audit.record("login.second_scanner", actor="wechat", target=identifier, outcome="refused",
-                     login_session=session_id)
-        return IN_USE
-    app_name = _client_name(found.client_id)
-    if state == State.CONFIRM:
-        return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
-    if state != State.SCANNED:
-        return None  # binding form already shown; a re-scan changes nothing
     connection = connection_cache.get(identifier)
-    if connection is None or connection.id != event.connection_id:
-        return None
-    facts = _Facts(session_id, pending_id, event.openid, identifier, connection.confirm_in_wechat,
-                   connection.reply_text, app_name)
-    unionid = unionid_of(connection, event.openid)
-    outcome = resolve(connection, event.openid, unionid, commit=False)  # commits with the session's move
-    reply = _apply(session_id, facts, outcome, unionid, State.SCANNED)
-    log.info("login event on %s → %s in %.0f ms", identifier, outcome.kind, (time.monotonic() - started) * 1000)
-    return reply
+    if connection is not None and connection.id != event.connection_id:
+        connection = None
+    # A first scan (the common case) will need the unionid: ask WeChat while the scanner is being fixed.
+    unionid_soon = (_unionid_meanwhile(connection, event.openid)
+                    if connection is not None and found.state == State.WAITING.value else None)
+    state = _scanner_state(session_id, found.state, found.openid, event.openid)
+    # A scanner fixed just now is announced with the decision that follows in this push (the page goes from
+    # waiting to the outcome; a "scanned" shown for the few milliseconds until then would only cost the decision
+    # CPU), or on its own when the decision is slow to come or does not come.
+    unannounced = state == State.SCANNED and found.state == State.WAITING.value
+    try:
+        if state is None:
+            log.warning("second scanner refused on a login session of %s", identifier)
+            audit.record("login.second_scanner", actor="wechat", target=identifier, outcome="refused",
+                         login_session=session_id)
+            return IN_USE
+        app_name = _client_name(found.client_id)
+        if state == State.CONFIRM:
+            return CONFIRM_PROMPT.format(app=app_name)  # the same person scanned again: remind them
+        if state != State.SCANNED:
+            return None  # binding form already shown; a re-scan changes nothing
+        if connection is None:
+            return None
+        facts = _Facts(session_id, pending_id, event.openid, identifier, connection.confirm_in_wechat,
+                       connection.reply_text, app_name)
+        if unionid_soon is None:
+            unionid = unionid_of(connection, event.openid)
+        else:
+            try:
+                unionid = unionid_soon.result(timeout=SCANNED_UNANNOUNCED_SECONDS)
+            except FutureTimeout:  # WeChat is slow: show the page its scan meanwhile
+                sessions.announce(session_id)
+                unannounced = False
+                unionid = unionid_soon.result()
+        outcome = resolve(connection, event.openid, unionid, commit=False)  # commits with the session's move
+        reply, won = _apply(session_id, facts, outcome, unionid, State.SCANNED)
+        unannounced = unannounced and not won
+        log.info("login event on %s → %s in %.0f ms", identifier, outcome.kind,
+                 (time.monotonic() - started) * 1000)
+        return reply
+    finally:
+        if unannounced:
+            try:
+                sessions.announce(session_id)
+            except Exception as exc:  # the pages' safety net re-reads within seconds anyway
+                log.warning("could not announce a scan on %s (%s)", identifier, type(exc).__name__)
 
 
 def decide(session: LoginSession, connection: Connection, outcome: Outcome, unionid: str | None,
@@ -133,7 +186,7 @@ def decide(session: LoginSession, connection: Connection, outcome: Outcome, unio
     also respects the connection's confirm-in-WeChat step. ``app_name`` saves reading it again when known."""
     facts = _Facts(session.id, session.pending_id, session.openid or "", connection.identifier,
                    connection.confirm_in_wechat, connection.reply_text, app_name)
-    return _apply(session, facts, outcome, unionid, source)
+    return _apply(session, facts, outcome, unionid, source)[0]
 
 
 @dataclass(frozen=True)
@@ -151,7 +204,8 @@ class _Facts:
 
 
 def _apply(session: LoginSession | str, facts: _Facts, outcome: Outcome, unionid: str | None,
-           source: State) -> str | None:
+           source: State) -> tuple[str | None, bool]:
+    """The decision's move; returns the passive reply text and whether the move won (and was announced)."""
     openid, identifier, session_id = facts.openid, facts.identifier, facts.session_id
     app_name = facts.app_name if facts.app_name is not None else _app_name(facts.pending_id)
 
@@ -163,7 +217,7 @@ def _apply(session: LoginSession | str, facts: _Facts, outcome: Outcome, unionid
                                   unionid=unionid, confirm_code=f"{secrets.randbelow(10000):04d}",
                                   on_win=audited("confirm"))
         _decided(identifier, session_id, "confirm", outcome, won)
-        return CONFIRM_PROMPT.format(app=app_name) if won else None
+        return (CONFIRM_PROMPT.format(app=app_name) if won else None), won
     if outcome.kind == "success":
         won = sessions.transition(session, source, State.SUCCEEDED, scanner=openid, user_id=outcome.user_id,
                                   unionid=unionid, on_win=audited("success"))
@@ -175,8 +229,8 @@ def _apply(session: LoginSession | str, facts: _Facts, outcome: Outcome, unionid
                                   user_id=outcome.user_id, on_win=audited("refused"))
     _decided(identifier, session_id, outcome.kind, outcome, won)
     if not won or outcome.kind == "refused":
-        return None
-    return render_reply(facts.reply_text, app_name)
+        return None, won
+    return render_reply(facts.reply_text, app_name), won
 
 
 def _audit(identifier: str, session_id: str, kind: str, outcome: Outcome) -> None:

@@ -111,6 +111,16 @@ def announce(session_id: str, database_url: str, redis_url: str | None) -> None:
                     type(exc).__name__)
 
 
+def announce_alone(session_id: str, database_url: str, redis_url: str | None) -> None:
+    """:func:`announce` for a change committed without its :func:`stage`: on PostgreSQL without Redis the
+    notice is a statement of its own (autocommit: delivered at once)."""
+    if not redis_url and database_url.startswith("postgresql"):
+        from idp_bridge import autocommit
+
+        autocommit.first(_PG_NOTIFY, {"channel": CHANNEL, "payload": session_id})
+    announce(session_id, database_url, redis_url)
+
+
 _PG_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 

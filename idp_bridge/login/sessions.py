@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -72,7 +73,8 @@ def create(pending_id: str, connection: Connection, *, with_qr: bool = True) -> 
 
 
 def transition(session: LoginSession | str, source: State | Collection[State], target: State, *,
-               scanner: str | None = None, on_win: Callable[[], None] | None = None, **facts: Any) -> bool:
+               scanner: str | None = None, on_win: Callable[[], None] | None = None, announce: bool = True,
+               **facts: Any) -> bool:
     """Move ``session`` (the row, or its id) from ``source`` (one state or several) to ``target`` with
     ``facts`` written alongside, if and only if the row is still in ``source`` (and, when given, still belongs
     to ``scanner``'s openid).
@@ -81,8 +83,26 @@ def transition(session: LoginSession | str, source: State | Collection[State], t
     together with the move — an audit row, an outbox row — commits with it or not at all), the change is
     committed and every waiting page is woken; on a loss nothing is written. The commit expires a ``session``
     row passed in, so its next attribute read returns the current state; a caller that passed only the id
-    reads nothing again.
+    reads nothing again. ``announce=False``: the pages are not woken; the caller then owes the session an
+    :func:`announce` (or a later move that announces it).
     """
+    with moving(session, source, target, scanner=scanner, on_win=on_win, announce=announce, **facts) as won:
+        return won
+
+
+def announce(session_id: str) -> None:
+    """Wake every page of ``session_id`` (after a move made with ``announce=False``), in every process."""
+    settings = current_settings()
+    notify.announce_alone(session_id, settings.database_url, settings.redis_url)
+
+
+@contextmanager
+def moving(session: LoginSession | str, source: State | Collection[State], target: State, *,
+           scanner: str | None = None, on_win: Callable[[], None] | None = None, announce: bool = True,
+           **facts: Any) -> Iterator[bool]:
+    """:func:`transition`, with the block run inside the move's transaction before it commits: work that must
+    commit with the move (the completed login's authorization code) without a transaction of its own. The block
+    may commit the transaction itself; if it raises, the move is rolled back and nobody is woken."""
     sources = [source] if isinstance(source, State) else list(source)
     for state in sources:
         check_move(state, target)
@@ -101,11 +121,16 @@ def transition(session: LoginSession | str, source: State | Collection[State], t
         signals.login_session_moved.send(None, session_id=session_id, target=target.value, facts=facts)
         if on_win is not None:
             on_win()
-        notify.stage(session_id, settings.database_url, settings.redis_url)
+        if announce:
+            notify.stage(session_id, settings.database_url, settings.redis_url)
+    try:
+        yield won
+    except BaseException:
+        db.session.rollback()
+        raise
     db.session.commit()
-    if won:
+    if won and announce:
         notify.announce(session_id, settings.database_url, settings.redis_url)
-    return won
 
 
 def _id_of(session: LoginSession) -> str:

@@ -314,8 +314,9 @@ def events(pending_id: str) -> Response:
 def complete(pending_id: str) -> Response:
     """Finish in the browser that holds the cookie: consume the success once, then resume authorize.
 
-    The move to ``completed`` and the SSO session commit together (the session is recorded only by the
-    request that wins the move), in the one transaction of this last leg before the relying party."""
+    The move to ``completed``, the SSO session (recorded only by the request that wins the move) and the
+    resumed authorization's code commit together, in the one transaction of this last leg before the relying
+    party."""
     pending = _pending(pending_id)
     row = _own_session(pending_id, request.args.get("ls"))
     if row is None or row.state != State.SUCCEEDED or row.user_id is None:
@@ -324,9 +325,10 @@ def complete(pending_id: str) -> Response:
     completion = seam.prepare_completion(pending_id, user_id, connection_id=connection_id, pending=pending)
     if isinstance(completion, Response):
         return completion
-    if not sessions.transition(session_id, State.SUCCEEDED, State.COMPLETED, on_win=completion.record):
-        return redirect(url_for("login.page", pending_id=pending_id), code=303)
-    return completion.response()
+    with sessions.moving(session_id, State.SUCCEEDED, State.COMPLETED, on_win=completion.record) as won:
+        if not won:
+            return redirect(url_for("login.page", pending_id=pending_id), code=303)
+        return completion.response()
 
 
 @bp.post("/login/<pending_id>/bind")

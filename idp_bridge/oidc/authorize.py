@@ -43,7 +43,7 @@ from idp_bridge.oidc import consent, seam, sso
 from idp_bridge.oidc.id_token_hint import hinted_subject
 from idp_bridge.oidc.lookup import has_control_characters
 from idp_bridge.oidc.models import ClientRules
-from idp_bridge.oidc.principal import Principal, load_user
+from idp_bridge.oidc.principal import Principal
 from idp_bridge.oidc.responses import (
     RESPONSE_MODES,
     error_page,
@@ -212,7 +212,7 @@ def resolve_end_user(req: AuthorizationRequest) -> None:
     if seam.RESUME_PARAM in req.params:
         req.resumed = seam.take_resumed(req.params[seam.RESUME_PARAM], req.params)
     if req.resumed is not None and req.resumed.user_id is not None:
-        user = load_user(req.resumed.user_id)
+        user = seam.resumed_user(req.resumed.user_id)
         if user is not None:
             req.principal = Principal(user, req.resumed.auth_time or int(time.time()), req.resumed.sid,
                                       req.resumed.connection_id)

@@ -28,7 +28,7 @@ from idp_bridge.oidc import sso
 from idp_bridge.oidc.cookies import read_cookie, set_cookie
 from idp_bridge.oidc.lookup import lookup_key
 from idp_bridge.oidc.models import PendingAuthorization
-from idp_bridge.oidc.principal import load_user
+from idp_bridge.oidc.principal import UserRecord, load_user
 from idp_bridge.oidc.responses import error_page, respond
 from idp_bridge.secretbox import digest, matches
 from idp_bridge.timeutil import utcnow
@@ -103,11 +103,14 @@ class Completion:
     session's move to ``completed``), :meth:`response` then resumes the authorization."""
 
     pending: PendingAuthorization
-    user_id: int
-    sub: str
+    user: UserRecord
     connection_id: int | None
     _cookie: str = ""
     _resume: str = ""
+
+    @property
+    def user_id(self) -> int:
+        return self.user.id
 
     def record(self) -> None:
         """The SSO session, its audit record, the pending authorization's user and the ``user.login`` event
@@ -124,7 +127,7 @@ class Completion:
         pending.sid = session.sid
         signals.login_completed.send(None, user_id=self.user_id, client_id=pending.client_id,
                                      connection_id=self.connection_id, pending_id=pending.id, sid=session.sid,
-                                     sub=self.sub)
+                                     sub=self.user.sub)
 
     @property
     def resume_query(self) -> str:
@@ -137,7 +140,8 @@ class Completion:
         return self._cookie
 
     def response(self) -> Response:
-        """After the commit: the authorization endpoint's answer to the resumed request, with the SSO cookie.
+        """Once recorded: the authorization endpoint's answer to the resumed request, with the SSO cookie (in the
+        recording transaction when the caller leaves it open: the code then commits with the completion).
 
         The resumed request (the same one a redirect to ``/oauth/authorize?…&_resume=<pending>`` would make)
         is dispatched inside this browser's request: a nested request context for that URL, carrying this
@@ -146,28 +150,42 @@ class Completion:
         user may have changed during the login). Answering here instead of redirecting spares the person a
         browser round trip between the scan and the relying party. The view's answer (a redirect to the
         client, a form_post or web_message page, a consent page or an error) is returned as it is."""
-        response = resume_in_this_request(self._resume)
+        response = resume_in_this_request(self._resume, self.user)
         sso.attach_cookie(response, self._cookie)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
         return response
 
 
-def resume_in_this_request(query: str) -> Response:
-    """Dispatch ``GET /oauth/authorize?<query>`` inside the current request (see :meth:`Completion.response`).
+def resume_in_this_request(query: str, user: UserRecord | None = None) -> Response:
+    """Dispatch ``GET /oauth/authorize?<query>`` inside the current request (see :meth:`Completion.response`);
+    ``user``: the user this request just signed in, read moments ago, which the endpoint then does not read
+    again (:func:`resumed_user`).
 
     Only the endpoint's view runs: the app's hooks already ran for the outer request (input gate, request id,
     security headers) and run once more on its response, and the OIDC blueprint's own response rules (no
     caching, RFC 9700 §4.16) are applied by the view's responses themselves."""
     path = url_for("oidc.authorize")[len(request.script_root):]
     environ = {**request.environ, "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
-               "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO()}
+               "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(), _SIGNED_IN: user}
     environ.pop("CONTENT_TYPE", None)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # One Flask session for both: the outer response saves what the view put there (the consent form's CSRF
     # token).
     with RequestContext(app, environ, session=flask_session._get_current_object()):  # type: ignore[attr-defined]
         return app.make_response(app.dispatch_request())
+
+
+_SIGNED_IN = "idpb.signed_in_user"
+
+
+def resumed_user(user_id: int) -> UserRecord | None:
+    """The active user a resumed authorization is for: the one the completing request just read (passed in by
+    :func:`resume_in_this_request`), else read now."""
+    user = request.environ.get(_SIGNED_IN)
+    if isinstance(user, UserRecord) and user.id == user_id:
+        return user
+    return load_user(user_id)
 
 
 def prepare_completion(pending_id: str, user_id: int, *, connection_id: int | None = None,
@@ -180,7 +198,7 @@ def prepare_completion(pending_id: str, user_id: int, *, connection_id: int | No
     user = load_user(user_id)
     if user is None:
         return deny_login(pending_id, "access_denied", "This account is blocked.")
-    return Completion(pending, user_id, user.sub, connection_id)
+    return Completion(pending, user, connection_id)
 
 
 def complete_login(pending_id: str, user_id: int, *, connection_id: int | None = None) -> Response:

@@ -14,10 +14,10 @@ from tests.support.statements import counting
 
 # /complete: pending authorization, login session and user read; then one transaction holds the one-time move
 # to completed (PostgreSQL: + its NOTIFY), the SSO session, its audit row, the pending's user and the user.login
-# event (one read for new_follower). The resumed authorization, in the same request: pending consumed, user,
-# code, in one transaction.
-STATEMENTS = {"sqlite": 13, "postgresql": 14}
-TRANSACTIONS = {"sqlite": 2, "postgresql": 2}
+# event (one read for new_follower), and the resumed authorization answered in the same request: the pending
+# consumed (no second read: the transaction is still open) and the code (the user is the one just read).
+STATEMENTS = {"sqlite": 11, "postgresql": 12}
+TRANSACTIONS = {"sqlite": 1, "postgresql": 1}
 
 
 def test_completion_after_the_scan_within_budget(app: Flask, live_url: str, rp: tuple[str, str]) -> None:

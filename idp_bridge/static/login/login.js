@@ -51,12 +51,16 @@
   // Returns true when the page is leaving or the session is over.
   var waitingText = root.getAttribute("data-text-waiting");  // the page's own wording (long-press to follow)
   function handle(data) {
+    if (data.state === "succeeded" && data.next) {
+      // Leave first: the navigation starts before the page spends time on its own last words.
+      done = true;
+      window.location.assign(data.next);
+      if (source) { source.close(); }
+    }
     if (data.state === "waiting" && waitingText) { show(data.state, waitingText); }
     else if (data.message) { show(data.state, data.message); }
     if (data.state === "succeeded" && data.next) {
-      done = true;
-      if (source) { source.close(); }
-      window.location.assign(data.next);
+      return done;
     } else if (data.state === "expired") {
       finish(pageUrl);  // the page makes a new QR code for the same login
     } else if (data.state === "binding" || data.state === "refused" ||
