@@ -2,9 +2,10 @@
 idp-bridge and for its peer node-oidc-provider 9 (in memory, one process, `npm ci` installs it) driven by the same
 client code in the same run; the ratio between them; idp-bridge as deployed (on PostgreSQL its SSO lane answers
 these requests on the workers' event loops) and with the lane off (the threaded Flask path); CPU per login split
-into server workers, database and load generator; the serving stack's own floor (:mod:`bench.floor_app`: the same gunicorn, workers and WSGI bridge with
-canned answers), which separates what the stack costs from what idp-bridge's own work costs; and raw RS256
-signatures per second measured in the same run (each login signs one ID token).
+into server workers, database and load generator; the serving stack's own floor (:mod:`bench.floor_app`: the same
+gunicorn, workers and WSGI bridge with canned answers), which separates what the stack costs from what
+idp-bridge's own work costs; and raw RS256 signatures per second measured in the same run (each login signs one
+ID token).
 
 Usage: python -m bench.sso_login [sqlite|postgresql]
 """
