@@ -15,13 +15,18 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, select
 
 from idp_bridge import signals
 from idp_bridge.login.states import State
 from idp_bridge.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from idp_bridge.asyncdb import AsyncPool
 
 PER_SESSION = 2
 RESERVED_THREADS = 8  # threads a thread-per-stream worker always keeps for short requests (healthz, token, pages)
@@ -84,19 +89,60 @@ class Snapshot:
     expires_at: datetime  # a live session turns ``expired`` then, without any event
 
 
+@dataclass(frozen=True)
+class SessionView:
+    """The columns of a login session that its status shows (what ``login.views`` builds a snapshot from)."""
+
+    state: str
+    qr_url: str | None
+    refusal: str | None
+    version: int
+    event_at: datetime | None
+    expires_at: datetime
+
+
 @dataclass
 class StreamPlan:
     """A stream the view has accepted (caps held, ownership checked), handed to the event loop to run.
 
     ``read`` re-reads the session in a thread (it opens an app context and a database session) and returns
     None when the session is gone or the database is unavailable (the stream then ends; the page reconnects or
-    polls); ``release`` gives the caps back and must be called exactly once, whatever happens."""
+    polls); ``view`` makes the snapshot from columns read on the loop (:func:`read_view`), or None when the
+    session needs ``read`` after all (a live session past its QR's life, which that read turns ``expired``);
+    ``release`` gives the caps back and must be called exactly once, whatever happens."""
 
     session_id: str
     seen: int  # the page's Last-Event-ID (-1: none)
     first: Snapshot
     read: Callable[[], Snapshot | None]
     release: Callable[[], None]
+    view: Callable[[SessionView], Snapshot | None] | None = None
+
+
+_VIEW_FIELDS = [f.name for f in fields(SessionView)]
+
+
+def view_statement(dialect: Any) -> str:
+    """The SELECT of a session's :class:`SessionView` columns, as psycopg takes it (compiled once per worker)."""
+    from idp_bridge.login.models import LoginSession
+
+    table = LoginSession.__table__
+    statement = select(*[table.c[name] for name in _VIEW_FIELDS]).where(table.c.id == bindparam("id"))
+    return str(statement.compile(dialect=dialect))
+
+
+async def read_view(pool: AsyncPool, sql: str, session_id: str) -> SessionView | None:
+    """The session's :class:`SessionView`, read on the loop; None when it is gone. Times are made UTC, as the
+    ORM's ``UTCDateTime`` makes them."""
+    async with pool.connection() as conn:
+        rows = await pool.rows(conn, sql, {"id": session_id})
+    if not rows:
+        return None
+    values = dict(zip(_VIEW_FIELDS, rows[0], strict=True))
+    for name in ("event_at", "expires_at"):
+        if values[name] is not None:
+            values[name] = values[name].astimezone(UTC)
+    return SessionView(**values)
 
 
 def sse_event(payload: dict[str, Any]) -> str:

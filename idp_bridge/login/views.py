@@ -27,7 +27,16 @@ from idp_bridge.login.errors import PendingGone, TooManyStreams, UnknownLoginSes
 from idp_bridge.login.i18n import language, words
 from idp_bridge.login.models import LoginSession
 from idp_bridge.login.states import LIVE, State
-from idp_bridge.login.streams import HANDOFF_KEY, SLOTS, Handoff, Snapshot, StreamPlan, delivered, sse_event
+from idp_bridge.login.streams import (
+    HANDOFF_KEY,
+    SLOTS,
+    Handoff,
+    SessionView,
+    Snapshot,
+    StreamPlan,
+    delivered,
+    sse_event,
+)
 from idp_bridge.numbers import parse_int_or
 from idp_bridge.oidc import seam
 from idp_bridge.oidc.models import PendingAuthorization
@@ -79,7 +88,7 @@ def _qr_svg(url: str) -> Markup:
     return Markup(svg)
 
 
-def _message(session: LoginSession | None, t: dict[str, str], app_name: str) -> str:
+def _message(session: LoginSession | SessionView | None, t: dict[str, str], app_name: str) -> str:
     if session is None:
         return t["error"]
     if session.state == State.WAITING and not session.qr_url:  # code-only (subscription account, SPEC §13)
@@ -190,7 +199,8 @@ def _own_session(pending_id: str, session_id: str | None) -> LoginSession | None
     return row if row is not None and row.pending_id == pending_id else None
 
 
-def _status_payload(row: LoginSession, t: dict[str, str], app_name: str, next_url: str) -> dict[str, object]:
+def _status_payload(row: LoginSession | SessionView, t: dict[str, str], app_name: str,
+                    next_url: str) -> dict[str, object]:
     data: dict[str, object] = {"state": row.state, "message": _message(row, t, app_name), "version": row.version}
     if row.state == State.SUCCEEDED:
         data["next"] = next_url
@@ -217,9 +227,25 @@ def status(pending_id: str) -> Response:
 def _snapshot(row: LoginSession, t: dict[str, str], app_name: str, next_url: str) -> Snapshot:
     """The row as the page sees it, after turning a live session past its QR's life into ``expired``."""
     sessions.refresh_expiry(row)
+    return _snapshot_of(row, t, app_name, next_url)
+
+
+def _snapshot_of(row: LoginSession | SessionView, t: dict[str, str], app_name: str, next_url: str) -> Snapshot:
     payload = _status_payload(row, t, app_name, next_url)
     return Snapshot(payload=payload, version=int(row.version), finished=State(row.state) not in LIVE,
                     event_at=row.event_at, expires_at=row.expires_at)
+
+
+def _viewer(t: dict[str, str], app_name: str, next_url: str) -> Callable[[SessionView], Snapshot | None]:
+    """The snapshot of a session's columns read on the event loop (``login.streams.read_view``); None for a
+    live session past its QR's life, which only the threaded read (:func:`_reader`) may turn ``expired``."""
+
+    def view(columns: SessionView) -> Snapshot | None:
+        if State(columns.state) in LIVE and columns.expires_at <= utcnow():
+            return None
+        return _snapshot_of(columns, t, app_name, next_url)
+
+    return view
 
 
 def _reader(app: Flask, session_id: str, t: dict[str, str], app_name: str,
@@ -275,7 +301,7 @@ def events(pending_id: str) -> Response:
         handoff = request.environ.get("asgi.scope", {}).get(HANDOFF_KEY)
         if isinstance(handoff, Handoff):
             handoff.plan = StreamPlan(session_id=session_id, seen=seen, first=_snapshot(row, t, app_name, next_url),
-                                      read=read, release=release)
+                                      read=read, release=release, view=_viewer(t, app_name, next_url))
             db.session.remove()
             return Response(iter(()), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
         db.session.remove()

@@ -18,9 +18,11 @@ from typing import Any
 
 from flask import Flask
 
+from idp_bridge import asyncdb
 from idp_bridge.config import settings_of
+from idp_bridge.extensions import db
 from idp_bridge.login import notify
-from idp_bridge.login.streams import DEFAULT_PER_WORKER, HANDOFF_KEY, SLOTS, Handoff
+from idp_bridge.login.streams import DEFAULT_PER_WORKER, HANDOFF_KEY, SLOTS, Handoff, read_view, view_statement
 from idp_bridge.oidc.lane import BODY_LIMIT as LANE_BODY_LIMIT
 from idp_bridge.oidc.lane import Lane
 from idp_bridge.oidc.lane.http import Answer
@@ -58,7 +60,9 @@ class ServingApp:
         self._wsgi = WsgiBridge(_RecordClient(app), threads)
         self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="idpb-stream-read")
         self.waiters = Waiters(app, self._reads)
-        self.lane = Lane.for_app(app)
+        self.pool = asyncdb.pool_for(app)  # the worker's asynchronous connections (PostgreSQL), on its loop
+        self.lane = Lane.for_app(app, self.pool)
+        self._quick = self._quick_read(app)
         SLOTS.configure_total(streams_per_worker)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -78,8 +82,8 @@ class ServingApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.waiters.stop()
-                if self.lane is not None:
-                    await self.lane.close()
+                if self.pool is not None:
+                    await self.pool.close()
                 self._reads.shutdown(wait=False)
                 self._wsgi.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -124,12 +128,21 @@ class ServingApp:
             if held:
                 start = held[0]
                 start["headers"] = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-                sent = await sse.run(handoff.plan, start, receive, send, self.waiters, self._reads)
+                sent = await sse.run(handoff.plan, start, receive, send, self.waiters, self._reads, quick=self._quick)
             else:  # the view accepted but its response never started (cannot happen with Flask): give back
                 handoff.plan.release()
         client = scope.get(CLIENT_KEY) or (scope.get("client") or ("-",))[0]
         access_log.write(str(client), str(scope.get("method")), str(scope.get("path")), status, sent,
                          time.perf_counter() - started)
+
+    def _quick_read(self, app: Flask) -> sse.QuickRead | None:
+        """A waiting page's re-read on the loop (``login.streams.read_view``), where the worker has a pool."""
+        pool = self.pool
+        if pool is None:
+            return None
+        with app.app_context():
+            sql = view_statement(db.engine.dialect)
+        return lambda session_id: read_view(pool, sql, session_id)
 
     async def _lane(self, scope: MutableMapping[str, Any], receive: Receive) -> tuple[Answer | None, Receive]:
         """The SSO lane's answer (:mod:`idp_bridge.oidc.lane`), or None and a ``receive`` that hands the threaded

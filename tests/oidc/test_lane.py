@@ -103,8 +103,8 @@ class Driver:
         return int(getattr(self.served, "_lane_answers", 0))
 
     def close(self) -> None:
-        if self.served.lane is not None:
-            asyncio.run_coroutine_threadsafe(self.served.lane.close(), self.loop).result(10)
+        if self.served.pool is not None:
+            asyncio.run_coroutine_threadsafe(self.served.pool.close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.served._wsgi.shutdown()

@@ -5,7 +5,7 @@ Every page a visitor opens after signing in costs the application one authorizat
 exchange. Through the threaded path each of them crosses from the event loop to a pool thread and back, and
 runs Flask's request machinery and hooks around Authlib: about 0.35 ms of server CPU per request before any
 OIDC work, as much as node-oidc-provider spends on a whole login. The lane answers those two requests on the
-loop itself, with psycopg's asynchronous connections (:mod:`.pool`).
+loop itself, with psycopg's asynchronous connections (:mod:`idp_bridge.asyncdb`).
 
 It is an accelerator that can only say yes:
 
@@ -37,12 +37,12 @@ from typing import Any
 from flask import Flask
 
 from idp_bridge import cache, metrics
+from idp_bridge.asyncdb import AsyncPool
 from idp_bridge.config import settings_of
 from idp_bridge.extensions import db
 from idp_bridge.oidc import grants, tokens
 from idp_bridge.oidc.lane import authorize, token
 from idp_bridge.oidc.lane.http import Answer, Incoming, reader
-from idp_bridge.oidc.lane.pool import AsyncPool, conninfo
 from idp_bridge.plainsql import Plain
 from idp_bridge.security import default_headers, input_gate
 
@@ -77,24 +77,24 @@ class Statements:
 class Lane:
     """The SSO lane of one worker (its pool lives on that worker's loop)."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, pool: AsyncPool) -> None:
         settings = settings_of(app)
         self.flask = app
         self.issuer = str(settings.issuer)
         with app.app_context():
             self.sql = Statements.compile(db.engine.dialect)
-        self.pool = AsyncPool(conninfo(settings.database_url), settings.db_pool_size)
+        self.pool = pool
         self.read = reader(settings.trust_proxy)
         self._defaults = tuple((name.lower(), name, value)
                                for name, value in default_headers(self.issuer.startswith("https://")))
 
     @classmethod
-    def for_app(cls, app: Flask) -> Lane | None:
-        """The lane for ``app``, or None where it does not run (turned off, or not PostgreSQL)."""
-        settings = settings_of(app)
-        if not settings.sso_lane or not settings.database_url.startswith("postgresql"):
+    def for_app(cls, app: Flask, pool: AsyncPool | None) -> Lane | None:
+        """The lane for ``app`` on the worker's ``pool``, or None where it does not run (turned off, or no pool:
+        not PostgreSQL)."""
+        if pool is None or not settings_of(app).sso_lane:
             return None
-        return cls(app)
+        return cls(app, pool)
 
     @staticmethod
     def takes(scope: MutableMapping[str, Any]) -> bool:
@@ -133,5 +133,3 @@ class Lane:
         answer.headers.extend((name, value) for lower, name, value in self._defaults if lower not in present)
         answer.headers.append(("X-Request-Id", request_id))
 
-    async def close(self) -> None:
-        await self.pool.close()

@@ -1,11 +1,11 @@
-"""A small pool of asynchronous psycopg connections for one worker's event loop.
+"""A small pool of asynchronous psycopg connections for one worker's event loop (PostgreSQL only).
 
-The SSO lane runs its few statements on the loop itself, so a statement must never block it: connections are
-psycopg's ``AsyncConnection`` in autocommit (every statement of the lane is its own transaction, as on the
-threaded path). The pool holds at most ``size`` connections; a request that finds none free waits for one. A
-connection that fails is closed and dropped (the next request opens a new one), and the failure goes back to
-the caller, which then hands the request to the threaded path: that path has the retries, the outage answers
-(503) and the pool-wide invalidation of SQLAlchemy (``idp_bridge.dbpool``).
+What runs on the loop itself — the SSO lane (``oidc.lane``), a waiting page's re-read of its login session
+(``login.streams``) — must never block it: connections are psycopg's ``AsyncConnection`` in autocommit (every
+statement is its own transaction). The pool holds at most ``size`` connections; a caller that finds none free
+waits for one. A connection that fails is closed and dropped (the next caller opens a new one), and the failure
+goes back to the caller, which then leaves the work to the threaded path: that path has the retries, the outage
+answers (503) and the pool-wide invalidation of SQLAlchemy (``idp_bridge.dbpool``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from flask import Flask
 from sqlalchemy.engine import make_url
+
+from idp_bridge.config import settings_of
 
 CONNECT_TIMEOUT_SECONDS = 5
 #: called with each statement's SQL before it is sent (the tests' statement counts)
@@ -26,6 +29,14 @@ Observer = Callable[[str], None]
 def conninfo(database_url: str) -> str:
     """A libpq connection string for SQLAlchemy's ``postgresql+psycopg://`` URL (query options kept)."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pool_for(app: Flask) -> AsyncPool | None:
+    """The worker's pool for ``app``'s database, or None when it is not PostgreSQL."""
+    settings = settings_of(app)
+    if not settings.database_url.startswith("postgresql"):
+        return None
+    return AsyncPool(conninfo(settings.database_url), settings.db_pool_size)
 
 
 class AsyncPool:
