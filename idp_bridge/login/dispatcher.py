@@ -161,7 +161,7 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
             try:
                 unionid = unionid_soon.result(timeout=SCANNED_UNANNOUNCED_SECONDS)
             except FutureTimeout:  # WeChat is slow: show the page its scan meanwhile
-                sessions.announce(session_id)
+                sessions.announce_move(session_id)
                 unannounced = False
                 unionid = unionid_soon.result()
         outcome = resolve(connection, event.openid, unionid, commit=False)  # commits with the session's move
@@ -173,7 +173,7 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
     finally:
         if unannounced:
             try:
-                sessions.announce(session_id)
+                sessions.announce_move(session_id)
             except Exception as exc:  # the pages' safety net re-reads within seconds anyway
                 log.warning("could not announce a scan on %s (%s)", identifier, type(exc).__name__)
 

@@ -84,13 +84,13 @@ def transition(session: LoginSession | str, source: State | Collection[State], t
     committed and every waiting page is woken; on a loss nothing is written. The commit expires a ``session``
     row passed in, so its next attribute read returns the current state; a caller that passed only the id
     reads nothing again. ``announce=False``: the pages are not woken; the caller then owes the session an
-    :func:`announce` (or a later move that announces it).
+    :func:`announce_move` (or a later move that announces it).
     """
     with moving(session, source, target, scanner=scanner, on_win=on_win, announce=announce, **facts) as won:
         return won
 
 
-def announce(session_id: str) -> None:
+def announce_move(session_id: str) -> None:
     """Wake every page of ``session_id`` (after a move made with ``announce=False``), in every process."""
     settings = current_settings()
     notify.announce_alone(session_id, settings.database_url, settings.redis_url)
