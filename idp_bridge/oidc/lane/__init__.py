@@ -117,8 +117,10 @@ class Lane:
                 answer = await handler(self, incoming)
         except cache.NotCached:
             return None
-        except Exception:  # a database or programming error: the threaded path has the answers for both
-            log.warning("SSO lane handed a request on after an error", exc_info=True)
+        except Exception as exc:  # a database or programming error: the threaded path has the answers for both
+            # one line per request during an outage; the traceback at DEBUG
+            log.warning("SSO lane handed a request on after %s", type(exc).__name__,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
             return None
         if answer is None:
             return None
