@@ -9,7 +9,6 @@ import secrets
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from idp_bridge import asyncdb, create_app
 from idp_bridge.extensions import db
 from idp_bridge.login.i18n import words
 from idp_bridge.login.models import LoginSession
-from idp_bridge.login.streams import read_view, view_statement
+from idp_bridge.login.streams import SessionView, Snapshot, read_view, view_statement
 from idp_bridge.login.views import _reader, _viewer
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.connections import create_connection
@@ -88,57 +87,42 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_the_loop_read_shows_what_the_threaded_read_shows(pg_app: Flask, case: str) -> None:
-    session_id = _session(pg_app, **CASES[case])
-    t = words("en")
-    threaded = _reader(pg_app, session_id, t, "ACME Shop", NEXT)()
-    pool = asyncdb.pool_for(pg_app)
+def _read_on_the_loop(app: Flask, session_id: str) -> SessionView | None:
+    """``read_view`` on a pool and loop of its own, as a worker's stream reads the session."""
+    pool = asyncdb.pool_for(app)
     assert pool is not None
-    with pg_app.app_context():
+    with app.app_context():
         sql = view_statement(db.engine.dialect)
 
-    async def on_the_loop() -> object:
+    async def read() -> SessionView | None:
         try:
-            columns = await read_view(pool, sql, session_id)
-            assert columns is not None
-            return _viewer(t, "ACME Shop", NEXT)(columns)
+            return await read_view(pool, sql, session_id)
         finally:
             await pool.close()
 
-    assert _on_a_loop_of_its_own(on_the_loop()) == threaded
+    result: SessionView | None = _on_a_loop_of_its_own(read())
+    return result
+
+
+def _loop_snapshot(app: Flask, session_id: str) -> Snapshot | None:
+    columns = _read_on_the_loop(app, session_id)
+    assert columns is not None
+    return _viewer(words("en"), "ACME Shop", NEXT)(columns)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_loop_read_shows_what_the_threaded_read_shows(pg_app: Flask, case: str) -> None:
+    session_id = _session(pg_app, **CASES[case])
+    threaded = _reader(pg_app, session_id, words("en"), "ACME Shop", NEXT)()
+    assert _loop_snapshot(pg_app, session_id) == threaded
 
 
 def test_a_live_session_past_its_qr_life_is_left_to_the_threaded_read(pg_app: Flask) -> None:
     session_id = _session(pg_app, expires_at=utcnow() - timedelta(seconds=1))
-    pool = asyncdb.pool_for(pg_app)
-    assert pool is not None
-    with pg_app.app_context():
-        sql = view_statement(db.engine.dialect)
-
-    async def on_the_loop() -> object:
-        try:
-            columns = await read_view(pool, sql, session_id)
-            assert columns is not None
-            return _viewer(words("en"), "ACME Shop", NEXT)(columns)
-        finally:
-            await pool.close()
-
-    assert _on_a_loop_of_its_own(on_the_loop()) is None
+    assert _loop_snapshot(pg_app, session_id) is None
     threaded = _reader(pg_app, session_id, words("en"), "ACME Shop", NEXT)()
     assert threaded is not None and threaded.payload["state"] == "expired"
 
 
-def test_a_session_gone_reads_as_none(pg_app: Flask, tmp_path: Path) -> None:
-    pool = asyncdb.pool_for(pg_app)
-    assert pool is not None
-    with pg_app.app_context():
-        sql = view_statement(db.engine.dialect)
-
-    async def on_the_loop() -> object:
-        try:
-            return await read_view(pool, sql, "no-such-session")
-        finally:
-            await pool.close()
-
-    assert _on_a_loop_of_its_own(on_the_loop()) is None
+def test_a_session_gone_reads_as_none(pg_app: Flask) -> None:
+    assert _read_on_the_loop(pg_app, "no-such-session") is None
