@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, literal, select
+from sqlalchemy import select
 
 from idp_bridge import cache, signals
 from idp_bridge.accounts.models import Identity, User
 from idp_bridge.events import policy
-from idp_bridge.events.models import Event
 from idp_bridge.events.outbox import emit, emit_backchannel
 from idp_bridge.extensions import db
 from idp_bridge.login.models import LoginSession
@@ -84,13 +83,10 @@ def _sso_ended(_sender: object, *, user_id: int, sids: list[str], **_: Any) -> N
 
 
 def _login_completed(_sender: object, *, user_id: int, client_id: str, connection_id: int | None,
-                     pending_id: str, sub: str | None = None, **_: Any) -> None:
-    """``user.login`` (SPEC §14), with ``new_follower`` when the scan that decided it was a follow: one
-    statement, on the last leg between the scan and the relying party."""
-    latest_scene = (select(_scene_ref_of_row()).where(LoginSession.pending_id == pending_id)
-                    .order_by(LoginSession.updated_at.desc()).limit(1).scalar_subquery())
-    new_follower = db.session.scalar(
-        select(Event.id).where(Event.type == "wechat.subscribe", Event.ref == latest_scene).limit(1)) is not None
+                     sub: str | None = None, new_follower: bool = False, **_: Any) -> None:
+    """``user.login`` (SPEC §14), with ``new_follower`` when the scan that decided it was a follow — as the login
+    session recorded it when that scan fixed its scanner, not inferred from the account's follow events (someone
+    else may follow through the same QR code; and the follow's own event commits after the decision)."""
     emit("user.login", {"user": sub or _sub(user_id), "connection": _identifier(connection_id), "client": client_id,
                         "new_follower": new_follower}, connection_id=connection_id)
 
@@ -116,11 +112,6 @@ _SCENE_REF = "scene:"
 
 def scene_ref(connection_id: int, scene: str) -> str:
     return f"{_SCENE_REF}{connection_id}:{scene}"
-
-
-def _scene_ref_of_row() -> ColumnElement[str]:
-    """:func:`scene_ref` of a ``login_sessions`` row, computed by the database (to match in one statement)."""
-    return literal(_SCENE_REF) + cast(LoginSession.connection_id, String) + ":" + LoginSession.scene
 
 
 def _follow_changed(_sender: object, *, connection_id: int, openid: str, kind: str, scene: str | None,

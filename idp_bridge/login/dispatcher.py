@@ -82,12 +82,13 @@ def _unionid_meanwhile(connection: CachedConnection, openid: str) -> Future[str 
     return _USER_INFO.submit(look_up)
 
 
-def _scanner_state(session_id: str, state: str, scanner: str | None, openid: str) -> State | None:
+def _scanner_state(session_id: str, state: str, scanner: str | None, openid: str, followed: bool) -> State | None:
     """The session's state once ``openid`` is its scanner (it just became it, or already was); ``None`` when
-    another WeChat user is. ``state`` and ``scanner`` are the row as read before the claim (:data:`_LIVE_SCENE`)."""
+    another WeChat user is. ``state`` and ``scanner`` are the row as read before the claim (:data:`_LIVE_SCENE`);
+    ``followed``: the push is a follow (``subscribe``), recorded with the scanner it fixes."""
     if state == State.WAITING.value:
-        if sessions.transition(session_id, State.WAITING, State.SCANNED, openid=openid, event_at=utcnow(),
-                               announce=False):  # the caller announces it (handle_login_event)
+        if sessions.transition(session_id, State.WAITING, State.SCANNED, openid=openid, followed=followed,
+                               event_at=utcnow(), announce=False):  # the caller announces it (handle_login_event)
             return State.SCANNED  # known without reading the row again
         # somebody moved it first: what is it now?
         now = db.session.connection().execute(_SCANNER, {"id": session_id}).one()
@@ -135,7 +136,7 @@ def handle_login_event(event: LoginEvent, claim: ClaimPush = _nothing_to_claim) 
     # A first scan (the common case) will need the unionid: ask WeChat while the scanner is being fixed.
     unionid_soon = (_unionid_meanwhile(connection, event.openid)
                     if connection is not None and found.state == State.WAITING.value else None)
-    state = _scanner_state(session_id, found.state, found.openid, event.openid)
+    state = _scanner_state(session_id, found.state, found.openid, event.openid, event.kind == "subscribe")
     # A scanner fixed just now is announced with the decision that follows in this push (the page goes from
     # waiting to the outcome; a "scanned" shown for the few milliseconds until then would only cost the decision
     # CPU), or on its own when the decision is slow to come or does not come.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp_bridge.dbtypes import UTCDateTime
@@ -32,6 +32,9 @@ class LoginSession(db.Model):  # type: ignore[name-defined]
     openid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     unionid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Whether the scan that fixed the scanner was a follow (WeChat's ``subscribe`` event with a scene): the
+    # ``new_follower`` of the login it completes (SPEC §14), decided by this session's own scanner alone.
+    followed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     binding_attempts: Mapped[int] = mapped_column(Integer, default=0)
     confirm_attempts: Mapped[int] = mapped_column(Integer, default=0)
     confirm_code: Mapped[str | None] = mapped_column(String(8), nullable=True)

@@ -93,9 +93,11 @@ def stage(session_id: str, database_url: str, redis_url: str | None) -> None:
 
     PostgreSQL delivers a ``NOTIFY`` at commit and only if the transaction commits (PostgreSQL docs, "NOTIFY"):
     sent here it costs no transaction of its own and can never announce a change that was rolled back. With
-    Redis or on SQLite the notice is sent by :func:`announce` after the commit instead."""
+    Redis or on SQLite the notice is sent by :func:`announce` after the commit instead. It goes on the session's
+    connection, not through the ORM session: a notice needs no flush of the transaction's pending changes, which
+    would otherwise be written twice when the caller changes the same rows again before committing."""
     if not redis_url and database_url.startswith("postgresql"):
-        db.session.execute(_PG_NOTIFY, {"channel": CHANNEL, "payload": session_id})
+        db.session.connection().execute(_PG_NOTIFY, {"channel": CHANNEL, "payload": session_id})
 
 
 def announce(session_id: str, database_url: str, redis_url: str | None) -> None:

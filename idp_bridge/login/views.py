@@ -348,7 +348,8 @@ def complete(pending_id: str) -> Response:
     if row is None or row.state != State.SUCCEEDED or row.user_id is None:
         return redirect(url_for("login.page", pending_id=pending_id), code=303)
     session_id, user_id, connection_id = row.id, row.user_id, row.connection_id
-    completion = seam.prepare_completion(pending_id, user_id, connection_id=connection_id, pending=pending)
+    completion = seam.prepare_completion(pending_id, user_id, connection_id=connection_id, pending=pending,
+                                         new_follower=row.followed)
     if isinstance(completion, Response):
         return completion
     with sessions.moving(session_id, State.SUCCEEDED, State.COMPLETED, on_win=completion.record) as won:

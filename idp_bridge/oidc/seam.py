@@ -105,6 +105,8 @@ class Completion:
     pending: PendingAuthorization
     user: UserRecord
     connection_id: int | None
+    #: The scan that decided the login was a follow (the ``user.login`` event's ``new_follower``, SPEC §14).
+    new_follower: bool = False
     _cookie: str = ""
     _resume: str = ""
 
@@ -127,7 +129,7 @@ class Completion:
         pending.sid = session.sid
         signals.login_completed.send(None, user_id=self.user_id, client_id=pending.client_id,
                                      connection_id=self.connection_id, pending_id=pending.id, sid=session.sid,
-                                     sub=self.user.sub)
+                                     sub=self.user.sub, new_follower=self.new_follower)
 
     @property
     def resume_query(self) -> str:
@@ -189,16 +191,18 @@ def resumed_user(user_id: int) -> UserRecord | None:
 
 
 def prepare_completion(pending_id: str, user_id: int, *, connection_id: int | None = None,
-                       pending: PendingAuthorization | None = None) -> Completion | Response:
+                       pending: PendingAuthorization | None = None,
+                       new_follower: bool = False) -> Completion | Response:
     """Check that this browser may complete ``pending_id`` as ``user_id`` (``pending``: the row, when the
-    caller already read it through :func:`get_pending`); a response when it may not (expired, blocked)."""
+    caller already read it through :func:`get_pending`); a response when it may not (expired, blocked).
+    ``new_follower``: the login's deciding scan was a follow."""
     pending = pending if pending is not None else get_pending(pending_id)
     if pending is None:
         return expired_page()
     user = load_user(user_id)
     if user is None:
         return deny_login(pending_id, "access_denied", "This account is blocked.")
-    return Completion(pending, user, connection_id)
+    return Completion(pending, user, connection_id, new_follower)
 
 
 def complete_login(pending_id: str, user_id: int, *, connection_id: int | None = None) -> Response:

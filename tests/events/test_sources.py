@@ -107,3 +107,23 @@ def test_every_refusal_is_reported_with_its_reason(app: Flask, live_url: str, ma
         assert wrong.status_code in (400, 403)
     refused = [e["data"] for e in _received(app, receiver, secret) if e["type"] == "login.refused"]
     assert refused == [{"reason": "binding", "user": None, "connection": "partners", "client": refused[0]["client"]}]
+
+
+def test_a_follow_by_someone_else_on_the_same_code_is_not_the_login_s(app: Flask, live_url: str,
+                                                                        rp: tuple[str, str],
+                                                                        receiver: Receiver) -> None:
+    """``new_follower`` says whether *this login's* scan was a follow: a second person following through the same
+    QR code (refused, or ignored once the login is decided) is their follow, reported as ``wechat.subscribe``."""
+    with app.app_context():
+        _hook, secret = create_webhook(receiver.url, ["user.login", "wechat.subscribe"])
+    for second in (None, "Dan"):
+        browser = Browser(live_url)
+        browser.start(rp[0])
+        browser.scanned("Cleo", "follow" if second is None else "scan")
+        if second is not None:
+            assert scan(live_url, browser.ticket, second, "follow")["status"] == "delivered"
+        browser.finish()
+    events = _received(app, receiver, secret)
+    assert [e["data"]["new_follower"] for e in events if e["type"] == "user.login"] == [True, False]
+    assert ([e["data"]["openid"] for e in events if e["type"] == "wechat.subscribe"]
+            == [openid_for(APP_ID, "Cleo"), openid_for(APP_ID, "Dan")])

@@ -13,10 +13,11 @@ from tests.login.conftest import REDIRECT, Browser
 from tests.support.statements import counting
 
 # /complete: pending authorization, login session and user read; then one transaction holds the one-time move
-# to completed (PostgreSQL: + its NOTIFY), the SSO session, its audit row, the pending's user and the user.login
-# event (one read for new_follower), and the resumed authorization answered in the same request: the pending
-# consumed (no second read: the transaction is still open) and the code (the user is the one just read).
-STATEMENTS = {"sqlite": 11, "postgresql": 12}
+# to completed (PostgreSQL: + its NOTIFY), the SSO session, its audit row, the user.login event (new_follower is
+# the login session's own column), and the resumed authorization answered in the same request: the pending
+# authorization's user and its consumption in one UPDATE (no second read: the transaction is still open) and the
+# code (the user is the one just read).
+STATEMENTS = {"sqlite": 9, "postgresql": 10}
 TRANSACTIONS = {"sqlite": 1, "postgresql": 1}
 
 
