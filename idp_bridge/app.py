@@ -11,9 +11,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp_bridge import health
 from idp_bridge.config import Settings, load_settings
 from idp_bridge.errors import register_error_handlers
-from idp_bridge.extensions import db, migrate
+from idp_bridge.extensions import db
 from idp_bridge.logging_setup import configure_logging
-from idp_bridge.resources import migrations_dir, templates_dir
+from idp_bridge.resources import templates_dir
 
 
 def _load_models() -> None:
@@ -30,10 +30,13 @@ def _load_models() -> None:
     from idp_bridge.wechat import models as _wechat  # noqa: F401
 
 
-def init_extensions(app: Flask) -> None:
+def init_extensions(app: Flask, migrations: bool = True) -> None:
     _load_models()
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
+    if migrations:
+        from idp_bridge import schema
+
+        schema.init_app(app)
 
 
 def register_features(app: Flask, settings: Settings) -> None:
@@ -59,8 +62,10 @@ def register_features(app: Flask, settings: Settings) -> None:
         simulator.init_app(app)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment, with ``config`` (lower-case setting names) on top."""
+def create_app(config: Mapping[str, Any] | None = None, *, migrations: bool = True) -> Flask:
+    """Build the app from the environment, with ``config`` (lower-case setting names) on top.
+    ``migrations=False``: without the ``db`` commands (Flask-Migrate), for a serving worker, which never
+    migrates and so does not carry Alembic in its memory."""
     settings = load_settings(overrides=config)
     app = Flask(
         "idp_bridge",
@@ -75,7 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     configure_logging(app, settings)
-    init_extensions(app)
+    init_extensions(app, migrations)
     register_features(app, settings)
     register_error_handlers(app)
     return app

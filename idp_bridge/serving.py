@@ -16,37 +16,14 @@ import signal
 import sys
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
-from idp_bridge.extensions import db, migrate
 from idp_bridge.logging_setup import TextFormatter
 from idp_bridge.login import notify
-
-
-class NotMigrated(RuntimeError):
-    """The database schema is not at the latest migration."""
-
-
-def check_migrated(app: Flask) -> None:
-    """Refuse to serve an un-migrated database: clearer than failing on the first query."""
-    with app.app_context():
-        config = migrate.get_config()
-        heads = set(ScriptDirectory.from_config(config).get_heads())
-        with db.engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
-        db.engine.dispose()
-    if current != heads:
-        raise NotMigrated(
-            f"the database is at revision {sorted(current) or 'none'} but this version needs {sorted(heads)}: "
-            "run `idp-bridge db upgrade` first")
-
 
 RESERVED_FDS = 256  # descriptors a worker keeps for its database pool, listener, log files and short requests
 

@@ -49,14 +49,15 @@ def register(cli: click.Group) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-bridge-metrics-")
         from idp_bridge.app import create_app
         from idp_bridge.config import ConfigError
-        from idp_bridge.serving import GunicornApp, NotMigrated, check_migrated, gunicorn_options
+        from idp_bridge.schema import NotMigrated, check_migrated
+        from idp_bridge.serving import GunicornApp, gunicorn_options
 
         refusal = explicit_secret_key_required(os.environ)
         if refusal:
             click.echo(f"Error: {refusal}", err=True)
             raise SystemExit(2)
         try:
-            probe = create_app()
+            probe = create_app(migrations=False)  # Alembic stays out of the master (see idp_bridge.schema)
             check_migrated(probe)
         except (ConfigError, NotMigrated) as exc:
             raise click.ClickException(str(exc)) from None
@@ -66,7 +67,7 @@ def register(cli: click.Group) -> None:
 
         def worker_app() -> Flask:
             """Built in each worker after the fork; its purge thread competes for the purge lock."""
-            app = create_app()
+            app = create_app(migrations=False)
             if purge_interval:
                 from idp_bridge import retention
 

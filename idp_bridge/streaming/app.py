@@ -51,6 +51,12 @@ class _RecordClient:
                 scope[CLIENT_KEY] = environ.get("REMOTE_ADDR", "-")
 
 
+def _without_length(start: Message) -> Message:
+    """A stream's response start without the ``Content-Length`` of the view's empty body."""
+    start["headers"] = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+    return start
+
+
 class ServingApp:
     """ASGI 3 application wrapping the Flask ``app`` (one per worker process)."""
 
@@ -126,9 +132,10 @@ class ServingApp:
             raise
         if handoff.plan is not None:
             if held:
-                start = held[0]
-                start["headers"] = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-                sent = await sse.run(handoff.plan, start, receive, send, self.waiters, self._reads, quick=self._quick)
+                # Handed over, not kept here: the stream lets go of the headers once they are sent (a waiting
+                # page's few kilobytes are most of what a worker holds for it).
+                sent = await sse.run(handoff.plan, _without_length(held.pop()), receive, send, self.waiters,
+                                     self._reads, quick=self._quick)
             else:  # the view accepted but its response never started (cannot happen with Flask): give back
                 handoff.plan.release()
         client = scope.get(CLIENT_KEY) or (scope.get("client") or ("-",))[0]

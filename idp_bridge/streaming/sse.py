@@ -75,6 +75,7 @@ async def run(plan: StreamPlan, start: Message, receive: Receive, send: Send, wa
     sent = 0
     try:
         await send(start)
+        del start  # its headers are sent: not held for the stream's life (5,000 waiting pages, SPEC §16)
         await _body(send, RETRY)
         sent += len(RETRY)
         snapshot = plan.first
