@@ -37,7 +37,7 @@ async def _until_disconnect(receive: Receive, waiter: Waiter) -> None:
         message = await receive()
         if message.get("type") == "http.disconnect":
             waiter.gone = True
-            waiter.event.set()
+            waiter.wake()
             return
 
 
@@ -96,13 +96,12 @@ async def run(plan: StreamPlan, start: Message, receive: Receive, send: Send, wa
                     return sent
                 try:
                     async with asyncio.timeout(min(heartbeat_seconds, left)):
-                        await waiter.event.wait()
+                        await waiter.wait()
                 except TimeoutError:
                     if loop.time() < deadline:
                         await _body(send, COMMENT)
                         sent += len(COMMENT)
                     continue
-                waiter.event.clear()
                 if waiter.gone or waiters.closing:
                     return sent
                 break

@@ -30,15 +30,37 @@ BATCH = 500  # ids per IN (...) list: well inside every database's parameter lim
 
 
 class Waiter:
-    """One waiting stream: what it has already sent, and the event that wakes it."""
+    """One waiting stream: what it has already sent, and its wake-up.
 
-    __slots__ = ("session_id", "seen", "event", "gone")
+    Not an ``asyncio.Event`` (an object with a dictionary and a deque, ≈ 0.7 KB): a flag, and a future only
+    while the stream waits; thousands of these live in a worker at once (SPEC §16)."""
+
+    __slots__ = ("session_id", "seen", "gone", "_woken", "_future")
 
     def __init__(self, session_id: str, seen: int) -> None:
         self.session_id = session_id
         self.seen = seen
-        self.event = asyncio.Event()
         self.gone = False  # the client left
+        self._woken = False
+        self._future: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        """On the loop: end the current :meth:`wait`, or the next one if none is running."""
+        self._woken = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def wait(self) -> None:
+        """Until woken (at once when woken since the last wait); consumes the wake-up. Cancellable (a
+        timeout around it leaves a later wake-up for the next wait)."""
+        if not self._woken:
+            self._future = asyncio.get_running_loop().create_future()
+            try:
+                await self._future
+            finally:
+                self._future = None
+        self._woken = False
 
 
 def stale_sessions(app: Flask, seen: dict[str, set[int]]) -> set[str]:
@@ -111,7 +133,7 @@ class Waiters:
         self.closing = True
         for group in self._by_session.values():
             for waiter in group:
-                waiter.event.set()
+                waiter.wake()
 
     def _from_any_thread(self, session_id: str | None) -> None:
         loop = self._loop
@@ -128,7 +150,7 @@ class Waiters:
     @staticmethod
     def _wake_all(waiters: Iterable[Waiter]) -> None:
         for waiter in waiters:
-            waiter.event.set()
+            waiter.wake()
 
     async def _safety_net(self) -> None:
         loop = asyncio.get_running_loop()
