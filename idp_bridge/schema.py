@@ -54,13 +54,16 @@ def check_migrated(app: Flask) -> None:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: check, report, and leave without running the parent's exit handlers
-        os.close(read)
+        status = _FAILED
         try:
-            message, status = _mismatch(app) or "", 0
-        except BaseException as exc:
-            message, status = f"could not check the database's schema: {type(exc).__name__}: {exc}", _FAILED
-        os.write(write, message.encode("utf-8", "replace")[:60_000])
-        os._exit(status)
+            os.close(read)
+            try:
+                message, status = _mismatch(app) or "", 0
+            except BaseException as exc:
+                message = f"could not check the database's schema: {type(exc).__name__}: {exc}"
+            os.write(write, message.encode("utf-8", "replace")[:60_000])  # within a pipe's buffer: no wait
+        finally:
+            os._exit(status)
     os.close(write)
     with os.fdopen(read, "rb") as pipe:
         message = pipe.read().decode("utf-8", "replace")
