@@ -4,12 +4,9 @@ left to the threaded read, the only one that may turn it ``expired``."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -23,28 +20,9 @@ from idp_bridge.login.views import _reader, _viewer
 from idp_bridge.timeutil import utcnow
 from idp_bridge.wechat.connections import create_connection
 from tests.conftest import TEST_SECRET_KEY, throwaway_pg_database
+from tests.support.loops import run_on_a_loop_of_its_own
 
 NEXT = "/login/p/complete?ls=x"
-
-
-def _on_a_loop_of_its_own(coroutine: Any) -> Any:
-    """``asyncio.run`` in a thread: a browser test in the same process may leave Playwright's loop running here."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(("value", asyncio.run(coroutine)))
-        except BaseException as error:  # re-raised in the test's thread
-            outcome.append(("error", error))
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    assert outcome, "the read did not finish"
-    kind, value = outcome[0]
-    if kind == "error":
-        raise value
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +78,7 @@ def _read_on_the_loop(app: Flask, session_id: str) -> SessionView | None:
         finally:
             await pool.close()
 
-    result: SessionView | None = _on_a_loop_of_its_own(read())
+    result: SessionView | None = run_on_a_loop_of_its_own(read())
     return result
 
 

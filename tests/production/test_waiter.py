@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from idp_bridge.streaming.waiters import Waiter
+from tests.support.loops import run_on_a_loop_of_its_own
 
 
 def test_a_wake_up_before_the_wait_is_kept_and_consumed_once() -> None:
@@ -19,7 +20,7 @@ def test_a_wake_up_before_the_wait_is_kept_and_consumed_once() -> None:
             seen.append("timed out")
         return seen
 
-    assert asyncio.run(run()) == ["first", "timed out"]
+    assert run_on_a_loop_of_its_own(run()) == ["first", "timed out"]
 
 
 def test_a_wake_up_ends_a_running_wait_and_one_during_a_timeout_is_not_lost() -> None:
@@ -36,4 +37,4 @@ def test_a_wake_up_ends_a_running_wait_and_one_during_a_timeout_is_not_lost() ->
         await asyncio.wait_for(waiter.wait(), 0.5)
         return waiter._future is None  # nothing left behind between waits
 
-    assert asyncio.run(run())
+    assert run_on_a_loop_of_its_own(run())

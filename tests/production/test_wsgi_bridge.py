@@ -14,6 +14,7 @@ from typing import Any
 
 from idp_bridge.streaming import wsgi_bridge
 from idp_bridge.streaming.wsgi_bridge import BUFFERED_BODY, HIGH_WATER, WsgiBridge
+from tests.support.loops import run_on_a_loop_of_its_own
 
 SCOPE: dict[str, Any] = {
     "type": "http", "method": "POST", "path": "/prefix/caf\u00e9", "root_path": "/prefix",
@@ -47,31 +48,12 @@ def _drive(app: Any, body_chunks: list[bytes], *, leave_after: int | None = None
         await bridge(dict(SCOPE), receive, send)
 
     try:
-        _run_on_a_new_loop(main())
+        run_on_a_loop_of_its_own(main())
     except OSError:
         pass
     finally:
         bridge.shutdown()
     return sent
-
-
-def _run_on_a_new_loop(coroutine: Any) -> None:
-    """``asyncio.run`` in a thread of its own: a browser test in the same process may have a loop running in
-    this one (Playwright's sync API), and ``asyncio.run`` refuses to nest."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as error:  # re-raised in the test's thread
-            raised.append(error)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "the bridge did not finish"
-    if raised:
-        raise raised[0]
 
 
 def _body_of(sent: list[dict[str, Any]]) -> bytes:
@@ -182,7 +164,7 @@ def test_an_error_before_the_response_reaches_the_server() -> None:
         raise AssertionError("nothing may be sent")
 
     try:
-        _run_on_a_new_loop(bridge(dict(SCOPE), receive, send))
+        run_on_a_loop_of_its_own(bridge(dict(SCOPE), receive, send))
     except RuntimeError as error:
         assert str(error) == "view failed"
     else:
@@ -243,7 +225,7 @@ def test_the_headers_wait_for_the_first_non_empty_chunk() -> None:
         sent.append(message)
 
     try:
-        _run_on_a_new_loop(bridge(dict(SCOPE), receive, send))
+        run_on_a_loop_of_its_own(bridge(dict(SCOPE), receive, send))
     except RuntimeError as error:
         assert str(error) == "failed before any body"
     else:
