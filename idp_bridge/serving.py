@@ -56,7 +56,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     glibc gives threads arenas of their own, up to 8 per core (mallopt(3)); each keeps the peak of what its
     threads allocated and freed. A worker's pool threads each render pages and run token requests, so with the
     default the worker's resident size follows the busiest moment of every thread instead of what it holds:
-    measured with 5,000 waiting pages on 2 workers, 2 arenas hold the same streams in 3–8 MB less per worker
+    measured with 5,000 waiting pages on 2 workers, 2 arenas hold the same streams in 2–8 MB less per worker
     at no cost in SSO latency. Called before the worker starts its threads. Elsewhere (musl, macOS): nothing."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
