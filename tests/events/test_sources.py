@@ -109,9 +109,8 @@ def test_every_refusal_is_reported_with_its_reason(app: Flask, live_url: str, ma
     assert refused == [{"reason": "binding", "user": None, "connection": "partners", "client": refused[0]["client"]}]
 
 
-def test_a_follow_by_someone_else_on_the_same_code_is_not_the_login_s(app: Flask, live_url: str,
-                                                                        rp: tuple[str, str],
-                                                                        receiver: Receiver) -> None:
+def test_someone_else_s_follow_through_the_same_code_is_not_a_new_follower(
+        app: Flask, live_url: str, rp: tuple[str, str], receiver: Receiver) -> None:
     """``new_follower`` says whether *this login's* scan was a follow: a second person following through the same
     QR code (refused, or ignored once the login is decided) is their follow, reported as ``wechat.subscribe``."""
     with app.app_context():
