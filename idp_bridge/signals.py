@@ -48,7 +48,8 @@ sso_ended = _signals.signal("sso-ended")
 follow_changed = _signals.signal("follow-changed")
 
 #: A browser signed in (the SSO session started, the authorization resumes). kwargs: ``user_id``,
-#: ``client_id``, ``connection_id`` (or None), ``pending_id``, ``sid``. Sent before the commit.
+#: ``client_id``, ``connection_id`` (or None), ``pending_id``, ``sid``, ``sub``, ``new_follower`` (the deciding
+#: scan was a follow). Sent before the commit.
 login_completed = _signals.signal("login-completed")
 
 #: Every SSO session and token of a user is about to be revoked (block, sign out everywhere). kwargs:
